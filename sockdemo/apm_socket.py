@@ -1,0 +1,126 @@
+"""``Socket``: the Begin/End half of System.Net.Sockets.Socket.
+
+Mirrors the socket APM the page uses: ``begin_accept``/``end_accept``,
+``begin_receive``/``end_receive`` (into the caller's buffer at an offset),
+``begin_send``/``end_send``, ``begin_connect``/``end_connect``, plus
+``bind``, ``listen``, ``shutdown`` and ``close``.
+
+This class is the part both worlds share: it makes the ``AsyncResult``, traces
+the ``begin``/``end`` of every operation and enforces the rules (a closed
+socket refuses new work with ``ObjectDisposedError``; ``end_*`` once). How an
+operation actually completes is the runtime's business: a subclass implements
+``_start(ar)`` and later calls ``runtime._complete(ar, result, error)``.
+"""
+from __future__ import annotations
+
+import socket as _os_socket
+from typing import Any, Callable, Optional
+
+from .asyncresult import AsyncResult
+from .errors import ObjectDisposedError
+
+__all__ = ["Socket", "format_endpoint", "SHUT_RD", "SHUT_WR", "SHUT_RDWR"]
+
+# SocketShutdown.Receive / Send / Both
+SHUT_RD, SHUT_WR, SHUT_RDWR = _os_socket.SHUT_RD, _os_socket.SHUT_WR, _os_socket.SHUT_RDWR
+_HOW_NAMES = {SHUT_RD: "Receive", SHUT_WR: "Send", SHUT_RDWR: "Both"}
+
+AsyncCallback = Callable[[AsyncResult], None]
+
+
+def format_endpoint(endpoint) -> str:
+    """``IPEndPoint.ToString()``: ``127.0.0.1:11000`` or ``[::1]:11000``."""
+    host, port = endpoint[0], endpoint[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Socket:
+    """Shared APM logic; ``RealSocket`` and the simulator's socket fill in the I/O."""
+
+    def __init__(self, runtime, conn: Optional[int] = None):
+        self.runtime = runtime
+        self.conn = conn
+        self.closed = False
+
+    # -- the page's operations -------------------------------------------------
+
+    def begin_accept(self, callback: AsyncCallback, state: Any = None) -> AsyncResult:
+        return self._begin("accept", callback, state)
+
+    def end_accept(self, ar: AsyncResult) -> "Socket":
+        return self._end(ar, "accept")
+
+    def begin_receive(self, buffer: bytearray, offset: int, size: int, flags: int,
+                      callback: AsyncCallback, state: Any = None) -> AsyncResult:
+        _check_range(buffer, offset, size)
+        return self._begin("receive", callback, state, (buffer, offset, size), size)
+
+    def end_receive(self, ar: AsyncResult) -> int:
+        return self._end(ar, "receive")
+
+    def begin_send(self, data, offset: int, size: int, flags: int,
+                   callback: AsyncCallback, state: Any = None) -> AsyncResult:
+        _check_range(data, offset, size)
+        return self._begin("send", callback, state, (data, offset, size), size)
+
+    def end_send(self, ar: AsyncResult) -> int:
+        return self._end(ar, "send")
+
+    def begin_connect(self, endpoint, callback: AsyncCallback, state: Any = None) -> AsyncResult:
+        return self._begin("connect", callback, state, (tuple(endpoint),))
+
+    def end_connect(self, ar: AsyncResult) -> None:
+        return self._end(ar, "connect")
+
+    def shutdown(self, how: int) -> None:
+        self._check_open()
+        self.runtime.tracer.emit("shutdown", self.conn, how=_HOW_NAMES.get(how, how))
+        self._shutdown(how)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.runtime.tracer.emit("close", self.conn)
+        self._close()
+
+    # -- shared machinery ------------------------------------------------------
+
+    def _begin(self, op: str, callback, state, args: tuple = (), nbytes=None) -> AsyncResult:
+        self._check_open()
+        rt = self.runtime
+        ar = AsyncResult(self, op, callback, state, rt._next_op_id())
+        ar._args = args
+        rt.tracer.emit("begin", self.conn, nbytes, op=op, id=ar.id,
+                       callback=getattr(callback, "__name__", None))
+        self._start(ar)
+        return ar
+
+    def _end(self, ar: AsyncResult, op: str):
+        if ar.socket is not self:
+            raise ValueError(f"end_{op} was given the result of another socket's operation")
+        try:
+            result = ar._end(op)
+        finally:
+            self.runtime.tracer.emit("end", self.conn, op=op, id=ar.id)
+        return result
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ObjectDisposedError()
+
+    # -- what a world provides -------------------------------------------------
+
+    def _start(self, ar: AsyncResult) -> None:
+        raise NotImplementedError
+
+    def _shutdown(self, how: int) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+def _check_range(buffer, offset: int, size: int) -> None:
+    if offset < 0 or size < 0 or offset + size > len(buffer):
+        raise ValueError(f"offset {offset} and size {size} do not fit a buffer of {len(buffer)} bytes")

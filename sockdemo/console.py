@@ -1,0 +1,32 @@
+"""``Console``: where the sample's ``Console.WriteLine`` goes.
+
+Mirrors System.Console's output side. Every line is kept (``lines``), traced as
+a ``console`` event and handed to an optional sink (stdout for the command
+line, a live output area in a notebook).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+__all__ = ["Console"]
+
+
+class Console:
+    def __init__(self, tracer, sink: Optional[Callable[[str], None]] = None):
+        self._tracer = tracer
+        self.sink = sink
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def write_line(self, text: str = "") -> None:
+        text = str(text)
+        self._tracer.emit("console", text=text)
+        with self._lock:  # keep lines and sink in the same order
+            self.lines.append(text)
+            if self.sink is not None:
+                self.sink(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self.lines)

@@ -1,0 +1,2 @@
+"""placeholder"""
+from .seed_server import SeedServer as EchoServer

@@ -1,0 +1,61 @@
+"""Trace events: one small immutable record per step of the server.
+
+Mirrors nothing in .NET directly; it is what the page would show if every
+``Begin*``, ``End*``, callback entry and ``ManualResetEvent`` call left a note.
+Modelled on CPython's ``selectors.SelectorKey``: a frozen record, no behaviour.
+
+Times are integer microseconds since the runtime started (virtual microseconds
+in the simulator), so a trace is the same bytes whichever world produced it.
+
+Kinds, and what ``info`` carries for each (``conn`` and ``nbytes`` are fields):
+
+==============  ==============================================================
+kind            meaning
+==============  ==============================================================
+begin           ``begin_<op>`` called; info: op, id (flow id to its callback)
+accept          an accept completed; conn is the new connection; info: peer
+chunk           a receive completed with ``nbytes`` > 0 bytes
+eof             a receive completed with 0 bytes (the peer half-closed)
+sent            a send completed with ``nbytes``
+connected       a connect completed
+op_error        an operation completed with an error; info: op, error
+callback_start  a worker entered a callback; info: name, id
+callback_end    the callback returned or raised; info: name, id
+end             ``end_<op>`` returned; info: op
+set, reset      ``ManualResetEvent.set``/``reset``; info: event
+wait, wake      a thread started / stopped waiting in ``wait_one``;
+                info: event, (wake) signaled
+console         ``Console.WriteLine``; info: text
+message         the server finished a message; info: text
+close           a socket was closed
+shutdown        ``Socket.shutdown``; info: how
+error           the server's own error report or an unhandled callback error;
+                info: error
+client_send     a client wrote a piece; info: port (its local port)
+hook_error      a hook raised and was unsubscribed; info: error
+==============  ==============================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+__all__ = ["Event"]
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    t: int
+    kind: str
+    thread: str
+    conn: Optional[int] = None
+    nbytes: Optional[int] = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        """``event["text"]`` reads the payload, for short view code."""
+        return self.info[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.info.get(key, default)

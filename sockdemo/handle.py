@@ -1,0 +1,123 @@
+"""``ServerHandle``: a server running in the background, for notebooks and tests.
+
+Mirrors nothing in .NET: the page's server owns its process's main thread and
+runs until the process dies. A notebook needs to start it beside the kernel,
+look at it, stop it and start it again, so the handle runs the server's
+``start_listening`` on a background thread named ``main`` (the page's main
+thread), on its own ``RealRuntime``, with a ``Trace`` subscribed.
+
+    with start_server("seed") as server:       # 127.0.0.1, a free port
+        send(server.address, ...)
+    server.trace, server.console               # still there after stop
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+from .echo_server import EchoServer
+from .fixed_server import FixedServer
+from .real_runtime import RealRuntime
+from .seed_server import SeedServer
+from .trace import Trace
+
+__all__ = ["ServerHandle", "start_server", "SERVERS"]
+
+SERVERS = {"seed": SeedServer, "fixed": FixedServer, "echo": EchoServer}
+
+START_TIMEOUT = 10.0
+
+
+class ServerHandle:
+    def __init__(self, mode: str = "seed", host: str = "127.0.0.1", port: int = 0,
+                 backlog: int = 10, *, pool: Optional[int] = None, inject: bool = False,
+                 inline_completion: bool = False, unhandled: str = "record", trace: bool = True,
+                 sink: Optional[Callable[[str], None]] = None, server: Optional[type] = None,
+                 **server_options):
+        if server is None:
+            if mode not in SERVERS:
+                raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(SERVERS)}")
+            server = SERVERS[mode]
+        self.runtime = RealRuntime(pool=pool, inject=inject, inline_completion=inline_completion,
+                                   unhandled=unhandled, sink=sink)
+        self.trace = Trace()
+        if trace:
+            self.runtime.tracer.subscribe(self.trace)
+        self.server = server(self.runtime, host, port, backlog, **server_options)
+        self._main: Optional[threading.Thread] = None
+        self._failure: Optional[BaseException] = None
+
+    # -- what a notebook reads -------------------------------------------------
+
+    @property
+    def address(self) -> tuple:
+        """``(host, port)`` the server listens on."""
+        return tuple(self.server.listener.local_endpoint)
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def console(self) -> list[str]:
+        return self.runtime.console.lines
+
+    @property
+    def running(self) -> bool:
+        return self._main is not None and not self.runtime.stopping
+
+    def __repr__(self) -> str:
+        where = f" on {self.address[0]}:{self.address[1]}" if self.running else ""
+        return f"<ServerHandle {self.server.mode}{where} {'running' if self.running else 'stopped'}>"
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self) -> "ServerHandle":
+        if self._main is not None:
+            raise RuntimeError("this server was started already; make a new handle to run again")
+        listening = threading.Event()
+
+        def on_listen(event):
+            if event.kind == "listen":
+                listening.set()
+
+        def main():
+            try:
+                self.server.start_listening()
+            except BaseException as exc:  # ThreadInterrupted is the normal end
+                self._failure = exc
+            finally:
+                listening.set()
+
+        self.runtime.tracer.subscribe(on_listen)
+        self._main = threading.Thread(target=main, name="main", daemon=True)
+        self._main.start()
+        ok = listening.wait(START_TIMEOUT)
+        self.runtime.tracer.unsubscribe(on_listen)
+        if not ok or not self._main.is_alive():
+            lines = "\n".join(self.console[-3:])
+            self.stop()
+            raise RuntimeError(f"the {self.server.mode} server did not start listening:\n{lines}")
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every socket and join every thread this server started; idempotent."""
+        self.runtime.stop(timeout)
+        if self._main is not None and self._main is not threading.current_thread():
+            self._main.join(timeout)
+            if self._main.is_alive():
+                raise RuntimeError(f"the server's main thread did not stop within {timeout} s")
+
+    def __enter__(self) -> "ServerHandle":
+        if self._main is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_server(mode: str = "seed", host: str = "127.0.0.1", port: int = 0, backlog: int = 10,
+                 **options) -> ServerHandle:
+    """Start a server in the background and return its handle (stop it with ``.stop()``)."""
+    return ServerHandle(mode, host, port, backlog, **options).start()

@@ -1,0 +1,201 @@
+"""``RealRuntime``: the servers on real sockets and real threads.
+
+Mirrors .NET's socket machinery on Linux: one *engine* thread runs a
+``selectors`` loop (the CLR's epoll thread) and performs each waiting
+operation when its socket is ready; every callback is queued to a pool of
+named worker threads (``pool-1`` ... ``pool-N``), never run on the engine or on
+the thread that called ``begin_*``. ``System.Threading.Timer`` callbacks also
+fire from the engine onto the pool.
+
+Stopping is what a notebook needs and .NET never had to offer: ``stop()``
+interrupts every ``wait_one`` and ``sleep`` (``ThreadInterrupted``, like
+``Thread.Interrupt``), closes every socket the runtime made, drops queued
+callbacks, lets running ones finish, and joins every thread it started.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import selectors
+import socket as _os
+import threading
+import time
+import weakref
+from typing import Optional
+
+from .errors import ThreadInterrupted
+from .real_socket import RealSocket
+from .runtime import Runtime, Timer
+from .thread_pool import ThreadPool
+
+__all__ = ["RealRuntime"]
+
+_STARVATION_CHECK = 0.1   # seconds between the "gate thread"'s looks at the pool
+INJECTION_DELAY = 0.5     # .NET adds a worker after about this much starvation
+
+
+class _Flag(threading.Event):
+    """A ``threading.Event`` that its runtime's stop interrupts."""
+
+    def __init__(self, runtime: "RealRuntime", initial: bool):
+        super().__init__()
+        self._runtime = runtime
+        if initial:
+            self.set()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        signaled = super().wait(timeout)
+        if self._runtime.stopping:
+            raise ThreadInterrupted()
+        return signaled
+
+
+class RealRuntime(Runtime):
+    def __init__(self, *, pool: Optional[int] = None, inject: bool = False,
+                 inline_completion: bool = False, unhandled: str = "record", sink=None):
+        started = time.perf_counter_ns()
+        super().__init__(lambda: (time.perf_counter_ns() - started) // 1000,
+                         inline_completion=inline_completion, unhandled=unhandled, sink=sink)
+        self.pool = ThreadPool(self._run_callback, pool or os.cpu_count() or 2,
+                               inject_after=INJECTION_DELAY if inject else None)
+        self.stopping = False
+        self._stop_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._sockets: set = set()
+        self._flags = weakref.WeakSet()
+        self._timers: list = []
+        self._timer_lock = threading.Lock()
+        self._timer_ids = itertools.count(1)
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = _os.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        self._engine = threading.Thread(target=self._engine_loop, name="engine", daemon=True)
+        self._engine.start()
+        if inject:
+            self._start_internal_timer(_STARVATION_CHECK, self._gate)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- for servers -----------------------------------------------------------
+
+    def socket(self, family=_os.AF_INET) -> RealSocket:
+        if self.stopping:
+            raise RuntimeError("this runtime has stopped; start a new one")
+        return RealSocket(self, _os.socket(family, _os.SOCK_STREAM))
+
+    def start_timer(self, seconds, callback, state=None, conn=None) -> Timer:
+        timer = Timer(callback, state, self._next_op_id(), conn, time.monotonic() + seconds)
+        self._schedule(timer)
+        return timer
+
+    def sleep(self, seconds: float) -> None:
+        if self._stopped.wait(seconds):
+            raise ThreadInterrupted()
+
+    # -- stopping --------------------------------------------------------------
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close everything and join every thread started; safe to call twice."""
+        with self._stop_lock:
+            first = not self.stopping
+            self.stopping = True
+        if first:
+            self._stopped.set()
+            for flag in list(self._flags):
+                flag.set()
+            for sock in list(self._sockets):
+                sock.close()
+            self._wake()
+        me = threading.current_thread()
+        if self._engine is not me:
+            self._engine.join(timeout)
+            if self._engine.is_alive():
+                raise RuntimeError(f"the engine thread did not stop within {timeout} s")
+        self.pool.stop(timeout)
+        if first and self._engine is not me:
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _stop_from_callback(self) -> None:
+        self.stop()
+
+    # -- the world's primitives ------------------------------------------------
+
+    def _new_flag(self, initial: bool) -> _Flag:
+        flag = _Flag(self, initial)
+        self._flags.add(flag)
+        return flag
+
+    def _queue(self, item) -> None:
+        self.pool.queue(item)
+
+    # -- the engine ------------------------------------------------------------
+
+    def _engine_loop(self) -> None:
+        select = self._selector.select
+        while not self.stopping:
+            timeout = self._fire_due_timers()
+            for key, mask in select(timeout):
+                try:
+                    key.data(mask)
+                except Exception as exc:  # the engine must outlive any one socket
+                    self.tracer.emit("error", error=f"{type(exc).__name__}: {exc}", where="engine")
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake, or closing
+
+    def _drain_wake(self, mask) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _schedule(self, timer) -> None:
+        with self._timer_lock:
+            earliest = not self._timers or timer.due < self._timers[0][0]
+            heapq.heappush(self._timers, (timer.due, timer.id, timer))
+        if earliest:
+            self._wake()
+
+    def _fire_due_timers(self) -> Optional[float]:
+        """Queue the due timers; return seconds until the next one (None: none)."""
+        now = time.monotonic()
+        due = []
+        with self._timer_lock:
+            while self._timers and self._timers[0][0] <= now:
+                due.append(heapq.heappop(self._timers)[2])
+            delay = self._timers[0][0] - now if self._timers else None
+        for timer in due:
+            if timer.cancelled:
+                continue
+            if isinstance(timer, _InternalTimer):
+                timer.callback(timer)
+            else:
+                self.pool.queue(timer)
+        return delay
+
+    def _start_internal_timer(self, seconds, callback) -> None:
+        self._schedule(_InternalTimer(callback, None, next(self._timer_ids) * -1, None,
+                                      time.monotonic() + seconds))
+
+    def _gate(self, timer) -> None:
+        """The starvation check, run on the engine itself, then again later."""
+        self.pool.check_starvation()
+        self._start_internal_timer(_STARVATION_CHECK, self._gate)
+
+
+class _InternalTimer(Timer):
+    """A timer the engine runs itself (the gate); never reaches the pool."""
+    __slots__ = ()

@@ -1,0 +1,45 @@
+"""``ManualResetEvent``: the gate the sample's main thread waits at.
+
+Mirrors System.Threading.ManualResetEvent: ``set`` opens the gate for every
+waiter until ``reset`` closes it; ``wait_one(timeout)`` blocks until it is open
+and says whether it was. The blocking itself belongs to the runtime (a real
+``threading.Event`` or the simulator's baton), so the same class, and the same
+trace events, serve both worlds. Events are emitted *before* acting, so a
+waiter woken by ``set`` is always traced after the ``set`` that woke it.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = ["ManualResetEvent"]
+
+
+class ManualResetEvent:
+    def __init__(self, runtime, initial: bool = False, name: str = "event"):
+        self.name = name
+        self._tracer = runtime.tracer
+        self._flag = runtime._new_flag(initial)
+
+    def __repr__(self) -> str:
+        return f"<ManualResetEvent {self.name} {'set' if self.is_set else 'reset'}>"
+
+    @property
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    def set(self) -> bool:
+        self._tracer.emit("set", event=self.name)
+        self._flag.set()
+        return True
+
+    def reset(self) -> bool:
+        self._tracer.emit("reset", event=self.name)
+        self._flag.clear()
+        return True
+
+    def wait_one(self, timeout: Optional[float] = None) -> bool:
+        """Block until set; ``timeout`` in seconds (None waits forever)."""
+        self._tracer.emit("wait", event=self.name, timeout=timeout)
+        signaled = self._flag.wait(timeout)
+        self._tracer.emit("wake", event=self.name, signaled=signaled)
+        return signaled

@@ -1,0 +1,152 @@
+"""``Runtime``: everything a server is given instead of importing it.
+
+Mirrors what .NET supplies implicitly: the socket class, the thread pool that
+runs callbacks, ``ManualResetEvent``, ``Console`` and ``System.Threading.Timer``.
+The servers receive a runtime and touch nothing else, which is how one server
+module runs both on real sockets (``RealRuntime``) and in the simulator
+(``SimRuntime``).
+
+This base class holds what both worlds share: completing an operation (trace
+it, then run its callback inline or queue it to the pool) and running a
+callback on a pool thread (trace its slice, and decide what an unhandled
+error does). A world supplies the sockets, the pool, the clock and blocking.
+
+The unhandled-error policy mirrors .NET at a distance: an exception escaping a
+callback kills a .NET process. Here it is always recorded (an ``error`` event
+and ``runtime.unhandled_errors``); with ``unhandled="stop"`` it also stops the
+runtime, which is as close to dying as a server in a notebook should get.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Optional
+
+from .console import Console
+from .instrument import Tracer
+from .reset_event import ManualResetEvent
+
+__all__ = ["Runtime", "Timer", "callback_name"]
+
+_PREVIEW_BYTES = 64
+
+
+def callback_name(callback) -> str:
+    """``accept_callback`` -> ``AcceptCallback``, the name the page uses."""
+    name = getattr(callback, "__name__", "callback").strip("<>_")
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Callback"
+
+
+class Timer:
+    """``System.Threading.Timer``, one-shot: ``callback(state)`` on a pool thread."""
+    __slots__ = ("callback", "async_state", "id", "conn", "due", "cancelled")
+
+    def __init__(self, callback, state, timer_id: int, conn: Optional[int], due):
+        self.callback, self.async_state = callback, state
+        self.id, self.conn, self.due = timer_id, conn, due
+        self.cancelled = False
+
+    def dispose(self) -> None:
+        self.cancelled = True
+
+    def _invoke(self) -> None:
+        self.callback(self.async_state)
+
+
+class Runtime:
+    def __init__(self, clock_us: Callable[[], int], *, inline_completion: bool = False,
+                 unhandled: str = "record", sink: Optional[Callable[[str], None]] = None):
+        if unhandled not in ("record", "stop"):
+            raise ValueError(f"unhandled must be 'record' or 'stop', not {unhandled!r}")
+        self.tracer = Tracer(clock_us)
+        self.console = Console(self.tracer, sink)
+        self.inline_completion = inline_completion
+        self.unhandled = unhandled
+        self.unhandled_errors: list[BaseException] = []
+        self._op_ids = itertools.count(1)
+        self._conn_ids = itertools.count(1)
+
+    # -- for servers -----------------------------------------------------------
+
+    def manual_reset_event(self, initial: bool = False, name: str = "event") -> ManualResetEvent:
+        return ManualResetEvent(self, initial, name)
+
+    def socket(self, family=None):
+        raise NotImplementedError
+
+    def start_timer(self, seconds: float, callback: Callable[[Any], None], state: Any = None,
+                    conn: Optional[int] = None) -> Timer:
+        raise NotImplementedError
+
+    def sleep(self, seconds: float) -> None:
+        """``Thread.Sleep``; raises ``ThreadInterrupted`` if the runtime stops meanwhile."""
+        raise NotImplementedError
+
+    # -- shared by both worlds -------------------------------------------------
+
+    def _next_op_id(self) -> int:
+        return next(self._op_ids)
+
+    def _next_conn(self) -> int:
+        return next(self._conn_ids)
+
+    def _complete(self, ar, result, error: Optional[BaseException], synchronous: bool = False) -> None:
+        """An operation finished: trace it, then run or queue its callback."""
+        if self.tracer.hooks:
+            self._trace_completion(ar, result, error)
+        ar._mark_completed(result, error)
+        if ar.callback is None:
+            return
+        if synchronous and self.inline_completion:
+            ar.completed_synchronously = True
+            self._run_callback(ar)
+        else:
+            self._queue(ar)
+
+    def _trace_completion(self, ar, result, error) -> None:
+        emit, conn, op = self.tracer.emit, ar.socket.conn, ar.op
+        if error is not None:
+            emit("op_error", conn, op=op, id=ar.id, error=describe_error(error))
+        elif op == "accept":
+            emit("accept", result.conn, id=ar.id, peer=list(result.remote_endpoint))
+        elif op == "receive" and result:
+            buffer, offset, _ = ar._args
+            data = bytes(buffer[offset:offset + min(result, _PREVIEW_BYTES)])
+            emit("chunk", conn, result, id=ar.id,
+                 data=data.decode("ascii", "backslashreplace"))
+        elif op == "receive":
+            emit("eof", conn, 0, id=ar.id)
+        elif op == "send":
+            emit("sent", conn, result, id=ar.id)
+        else:
+            emit("connected", conn, id=ar.id)
+
+    def _run_callback(self, item) -> None:
+        """Run one callback (an ``AsyncResult``'s or a ``Timer``'s) on this thread."""
+        emit = self.tracer.emit
+        name = callback_name(item.callback)
+        emit("callback_start", item.conn, name=name, id=item.id)
+        try:
+            item._invoke()
+        except Exception as exc:
+            self.unhandled_errors.append(exc)
+            emit("error", item.conn, error=describe_error(exc), where=name)
+            if self.unhandled == "stop":
+                self._stop_from_callback()
+        finally:
+            emit("callback_end", item.conn, name=name, id=item.id)
+
+    # -- what a world provides -------------------------------------------------
+
+    def _queue(self, item) -> None:
+        raise NotImplementedError
+
+    def _new_flag(self, initial: bool):
+        """An object with ``set``, ``clear``, ``is_set`` and ``wait(timeout) -> bool``."""
+        raise NotImplementedError
+
+    def _stop_from_callback(self) -> None:
+        raise NotImplementedError
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

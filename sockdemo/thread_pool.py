@@ -1,0 +1,103 @@
+"""``ThreadPool``: the CLR worker pool that runs every callback, cut down.
+
+Mirrors System.Threading.ThreadPool as the socket callbacks meet it: named
+workers (``pool-1``, ``pool-2``, ...) created on demand while fewer than the
+minimum exist and work is waiting, then no more, so a callback that blocks
+starves everything queued behind it. With ``inject_after`` set, a starvation
+check (the CLR's "gate thread", here a timer on the engine) adds one worker
+each time the queue has waited that long without a worker taking anything:
+about 500 ms in .NET.
+
+Only the real world uses this class; the simulator has a virtual pool with
+the same rules.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable, Optional
+
+from .errors import ThreadInterrupted
+
+__all__ = ["ThreadPool"]
+
+
+class ThreadPool:
+    def __init__(self, run: Callable, min_threads: int, max_threads: Optional[int] = None,
+                 inject_after: Optional[float] = None):
+        if min_threads < 1:
+            raise ValueError(f"the pool needs at least one thread, not {min_threads}")
+        self.min_threads = min_threads
+        self.max_threads = max_threads or max(min_threads, 64)
+        self.inject_after = inject_after
+        self._run = run
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+        self._idle = 0
+        self._waiting = 0  # queued items no worker has taken yet
+        self._last_take = time.monotonic()
+        self._stopping = False
+
+    @property
+    def threads(self) -> list[str]:
+        return [w.name for w in self._workers]
+
+    def queue(self, item) -> None:
+        self._queue.put(item)
+        with self._lock:
+            self._waiting += 1
+            if (self._waiting > self._idle and len(self._workers) < self.min_threads
+                    and not self._stopping):
+                self._spawn()
+
+    def check_starvation(self) -> None:
+        """Inject one worker if work has waited ``inject_after`` seconds untouched."""
+        now = time.monotonic()
+        with self._lock:
+            starving = (self._waiting > 0 and self._idle == 0
+                        and now - self._last_take >= self.inject_after)
+            if starving and not self._stopping and len(self._workers) < self.max_threads:
+                self._spawn()
+                self._last_take = now
+
+    def stop(self, timeout: float) -> None:
+        """Let running callbacks finish, drop queued ones, join every worker."""
+        with self._lock:
+            self._stopping = True
+            workers = list(self._workers)
+        for _ in workers:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        me = threading.current_thread()
+        for worker in workers:
+            if worker is not me:
+                worker.join(max(0.0, deadline - time.monotonic()))
+        stuck = [w.name for w in workers if w.is_alive() and w is not me]
+        if stuck:
+            raise RuntimeError(f"pool threads still running a callback after {timeout} s: {', '.join(stuck)}")
+
+    def _spawn(self) -> None:  # holds self._lock
+        worker = threading.Thread(target=self._work, name=f"pool-{len(self._workers) + 1}", daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+                if item is not None:
+                    self._waiting -= 1
+                self._last_take = time.monotonic()
+            if item is None:
+                return
+            if self._stopping:
+                continue
+            try:
+                self._run(item)
+            except ThreadInterrupted:
+                pass

@@ -1,0 +1,233 @@
+import json
+import threading
+
+import pytest
+
+from sockdemo.events import Event
+from sockdemo.instrument import Tracer
+from sockdemo.trace import Trace
+
+
+def ev(seq, t, kind, thread="main", conn=None, nbytes=None, **info):
+    return Event(seq, t, kind, thread, conn, nbytes, info)
+
+
+def sample_events():
+    """A small seed-mode run touching every kind of event."""
+    return [
+        ev(1, 0, "console", text="Local address and port : 127.0.0.1:11000"),
+        ev(2, 5, "reset", event="allDone"),
+        ev(3, 6, "console", text="Waiting for a connection..."),
+        ev(4, 7, "begin", op="accept", id=1),
+        ev(5, 8, "wait", event="allDone"),
+        ev(6, 9, "client_send", "client-1", nbytes=5, port=50001),  # before accept
+        ev(7, 20, "accept", "engine", conn=1, peer=("127.0.0.1", 50001)),
+        ev(8, 21, "callback_start", "pool-1", conn=1, name="AcceptCallback", id=1),
+        ev(9, 22, "end", "pool-1", conn=1, op="accept"),
+        ev(10, 23, "set", "pool-1", event="allDone"),
+        ev(11, 24, "wake", "main", event="allDone", signaled=True),
+        ev(12, 25, "begin", "pool-1", conn=1, op="receive", id=2),
+        ev(13, 26, "callback_end", "pool-1", conn=1, name="AcceptCallback", id=1),
+        ev(14, 30, "chunk", "engine", conn=1, nbytes=5),
+        ev(15, 31, "client_send", "client-1", nbytes=4, port=50001),  # after accept
+        ev(16, 32, "callback_start", "pool-2", conn=1, name="ReadCallback", id=2),
+        ev(17, 33, "end", "pool-2", conn=1, nbytes=5, op="receive"),
+        ev(18, 34, "begin", "pool-2", conn=1, op="receive", id=3),
+        ev(19, 35, "callback_end", "pool-2", conn=1, name="ReadCallback", id=2),
+        ev(20, 40, "sent", "engine", conn=1, nbytes=4),
+        ev(21, 41, "connected", "client-1", port=50001),
+        ev(22, 42, "op_error", "engine", conn=1, op="receive",
+           error="ConnectionResetError: reset"),
+        ev(23, 43, "eof", "engine", conn=1, nbytes=0),
+        ev(24, 44, "callback_start", "pool-10", conn=1, name="ReadCallback", id=3),
+        ev(25, 45, "message", "pool-10", conn=1, nbytes=9, text="hello you"),
+        ev(26, 46, "shutdown", "pool-10", conn=1, how="both"),
+        ev(27, 47, "close", "pool-10", conn=1),
+        ev(28, 48, "error", "pool-10", conn=1, error="ValueError: boom"),
+        ev(29, 49, "hook_error", "pool-10", hook="bad", error="RuntimeError: x"),
+        ev(30, 50, "callback_end", "pool-10", conn=1, name="ReadCallback", id=3),
+        ev(31, 51, "callback_start", "pool-2", conn=2, name="SendCallback", id=4),
+        # trace cut here: the SendCallback never ends
+    ]
+
+
+@pytest.fixture
+def trace():
+    return Trace(sample_events())
+
+
+def chrome(trace):
+    return trace.to_chrome()["traceEvents"]
+
+
+def test_save_load_round_trip_is_equal(trace, tmp_path):
+    path = tmp_path / "run.json"
+    trace.save(path)
+    assert Trace.load(path).events == trace.events
+
+
+def test_round_trip_keeps_a_payload_key_named_like_a_field(tmp_path):
+    info = {"seq": "payload", "end": 3, "info": {"a": 1}, "text": "x"}
+    t = Trace([Event(1, 0, "console", "main", None, None, info)])
+    t.save(tmp_path / "t.json")
+    assert Trace.load(tmp_path / "t.json").events == t.events
+
+
+def test_tuples_are_recorded_as_lists(trace):
+    accept = trace.of_kind("accept")[0]
+    assert accept["peer"] == ["127.0.0.1", 50001]
+
+
+def test_metadata_names_every_thread(trace):
+    names = {e["tid"]: e["args"]["name"] for e in chrome(trace)
+             if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert sorted(names.values()) == sorted(trace.threads)
+    assert len(set(names)) == len(names)
+
+
+def test_sort_index_puts_main_engine_then_pools_in_number_order(trace):
+    tids = {e["args"]["name"]: e["tid"] for e in chrome(trace)
+            if e["ph"] == "M" and e["name"] == "thread_name"}
+    rank = {e["tid"]: e["args"]["sort_index"] for e in chrome(trace)
+            if e["ph"] == "M" and e["name"] == "thread_sort_index"}
+    order = sorted(tids, key=lambda n: rank[tids[n]])
+    assert order == ["main", "engine", "pool-1", "pool-2", "pool-10", "client-1"]
+
+
+def test_callbacks_become_x_slices_with_conn_and_duration(trace):
+    slices = [e for e in chrome(trace) if e["ph"] == "X"]
+    assert [(s["name"], s["ts"], s["dur"], s["args"]["conn"]) for s in slices] == [
+        ("AcceptCallback", 21, 5, 1), ("ReadCallback", 32, 3, 1),
+        ("ReadCallback", 44, 6, 1)]
+
+
+def test_unfinished_callback_is_an_open_slice(trace):
+    opened = [e for e in chrome(trace) if e["ph"] == "B"]
+    assert [(e["name"], e["ts"], e["args"]["conn"]) for e in opened] == [
+        ("SendCallback", 51, 2)]
+
+
+def test_instants_carry_the_contract_args(trace):
+    inst = {}
+    for e in chrome(trace):
+        if e["ph"] == "i":
+            assert e["s"] == "t"
+            inst.setdefault(e["name"], e["args"])
+    assert inst["accept"]["conn"] == 1
+    assert (inst["chunk"]["conn"], inst["chunk"]["nbytes"]) == (1, 5)
+    assert inst["eof"]["conn"] == 1 and inst["close"]["conn"] == 1
+    assert inst["error"] == {"conn": 1, "nbytes": None, "seq": 28,
+                             "error": "ValueError: boom"}
+    assert (inst["message"]["conn"], inst["message"]["nbytes"],
+            inst["message"]["text"]) == (1, 9, "hello you")
+    assert (inst["client_send"]["conn"], inst["client_send"]["nbytes"]) == (1, 5)
+
+
+def test_every_non_callback_kind_is_an_instant(trace):
+    kinds = {e.kind for e in trace} - {"callback_start", "callback_end"}
+    assert kinds == {e["name"] for e in chrome(trace) if e["ph"] == "i"}
+
+
+def test_flow_arrows_join_each_begin_to_its_callback(trace):
+    out = chrome(trace)
+    starts = {e["id"]: e for e in out if e["ph"] == "s"}
+    finishes = {e["id"]: e for e in out if e["ph"] == "f"}
+    assert sorted(starts) == [1, 2, 3]
+    assert sorted(finishes) == [1, 2, 3]
+    tid = {e["args"]["name"]: e["tid"] for e in out
+           if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert (starts[1]["tid"], starts[1]["ts"], starts[1]["name"]) == (tid["main"], 7, "begin_accept")
+    assert (finishes[1]["tid"], finishes[1]["ts"]) == (tid["pool-1"], 21)
+    assert (starts[2]["tid"], finishes[2]["tid"]) == (tid["pool-1"], tid["pool-2"])
+    for fid in starts:
+        assert starts[fid]["name"] == finishes[fid]["name"]
+        assert starts[fid]["cat"] == finishes[fid]["cat"] == "flow"
+        assert finishes[fid]["bp"] == "e"
+
+
+def test_chrome_json_has_valid_shape(trace):
+    data = json.loads(trace.dumps())
+    assert data["displayTimeUnit"] == "ms"
+    assert isinstance(data["otherData"], dict)
+    for e in data["traceEvents"]:
+        assert e["ph"] in {"M", "X", "B", "i", "s", "f"}
+        assert isinstance(e["pid"], int) and isinstance(e["tid"], int)
+        assert isinstance(e["name"], str)
+        if e["ph"] != "M":
+            assert isinstance(e["ts"], int)
+        if e["ph"] == "X":
+            assert isinstance(e["dur"], int) and e["dur"] >= 0
+        if e["ph"] in "sf":
+            assert "id" in e
+
+
+def test_output_is_byte_identical(trace, tmp_path):
+    trace.save(tmp_path / "a.json")
+    Trace(reversed(sample_events())).save(tmp_path / "b.json")
+    Trace.load(tmp_path / "a.json").save(tmp_path / "c.json")
+    a = (tmp_path / "a.json").read_bytes()
+    assert a == (tmp_path / "b.json").read_bytes() == (tmp_path / "c.json").read_bytes()
+    assert a.endswith(b"\n")
+
+
+def test_client_send_before_accept_is_fixed_when_accept_arrives():
+    t = Trace()
+    t(ev(1, 0, "client_send", "client-1", nbytes=3, port=40000))
+    assert t.events[0].conn is None
+    t(ev(2, 1, "accept", "engine", conn=7, peer=("127.0.0.1", 40000)))
+    assert t.events[0].conn == 7
+
+
+def test_client_send_after_accept_is_resolved_at_once():
+    t = Trace()
+    t(ev(1, 0, "accept", "engine", conn=7, peer=["127.0.0.1", 40000]))
+    t(ev(2, 1, "client_send", "client-1", nbytes=3, port=40000))
+    assert t.events[1].conn == 7
+    assert t.for_conn(7) == t.events
+
+
+def test_client_send_of_an_unaccepted_port_stays_unresolved():
+    t = Trace([ev(1, 0, "accept", "engine", conn=1, peer=("127.0.0.1", 1)),
+               ev(2, 1, "client_send", "client-2", nbytes=3, port=2)])
+    assert t.events[1].conn is None
+
+
+def test_conveniences(trace):
+    assert trace.threads == ["main", "client-1", "engine", "pool-1", "pool-2", "pool-10"]
+    assert trace.connections == [1, 2]
+    assert [e.seq for e in trace.of_kind("chunk", "eof")] == [14, 23]
+    assert len(trace) == len(list(trace)) == 31
+
+
+def test_tracer_integration_records_in_seq_order():
+    clock = iter(range(10**6))
+    tracer = Tracer(lambda: next(clock))
+    trace = tracer.subscribe(Trace())
+
+    def work(n):
+        for i in range(200):
+            tracer.emit("chunk", conn=n, nbytes=i + 1)
+
+    threads = [threading.Thread(target=work, args=(n,), name=f"pool-{n}") for n in (1, 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert [e.seq for e in trace] == list(range(1, 401))
+    assert set(trace.threads) == {"pool-1", "pool-2"}
+    assert [e.nbytes for e in trace.for_conn(2)] == list(range(1, 201))
+
+
+@pytest.mark.parametrize("text", [
+    "not json at all",
+    "[1, 2, 3]",
+    '{"traceEvents": 5}',
+    '{"traceEvents": [{"ph": "i", "ts": 1, "pid": 1, "tid": 9, "args": {"seq": 1}}]}',
+    '{"traceEvents": [{"ph": "M", "name": "thread_name", "pid": 1, "tid": 1,'
+    ' "args": {"name": "main"}}, {"ph": "i", "ts": 1, "pid": 1, "tid": 1, "args": {}}]}',
+])
+def test_loading_garbage_raises_value_error_naming_the_file(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="bad.json"):
+        Trace.load(path)
