@@ -53,6 +53,16 @@ class Event:
     nbytes: Optional[int] = None
     info: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def make(cls, seq, t, kind, thread, conn, nbytes, info) -> "Event":
+        """The tracer's constructor: fills the fields directly, skipping the
+        frozen ``__init__`` (one ``object.__setattr__`` per field), because a
+        traced server builds an event for every step of every connection."""
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", {"seq": seq, "t": t, "kind": kind, "thread": thread,
+                                               "conn": conn, "nbytes": nbytes, "info": info})
+        return event
+
     def __getitem__(self, key: str) -> Any:
         """``event["text"]`` reads the payload, for short view code."""
         return self.info[key]

@@ -64,7 +64,8 @@ class ServerHandle:
 
     @property
     def running(self) -> bool:
-        return self._main is not None and not self.runtime.stopping
+        """Started, not stopped, and its main thread has not ended by itself."""
+        return self._main is not None and self._main.is_alive() and not self.runtime.stopping
 
     def __repr__(self) -> str:
         where = f" on {self.address[0]}:{self.address[1]}" if self.running else ""
@@ -76,9 +77,11 @@ class ServerHandle:
         if self._main is not None:
             raise RuntimeError("this server was started already; make a new handle to run again")
         listening = threading.Event()
+        listened = []
 
         def on_listen(event):
             if event.kind == "listen":
+                listened.append(event)
                 listening.set()
 
         def main():
@@ -94,7 +97,7 @@ class ServerHandle:
         self._main.start()
         ok = listening.wait(START_TIMEOUT)
         self.runtime.tracer.unsubscribe(on_listen)
-        if not ok or not self._main.is_alive():
+        if not ok or not listened:
             lines = "\n".join(self.console[-3:])
             self.stop()
             raise RuntimeError(f"the {self.server.mode} server did not start listening:\n{lines}")

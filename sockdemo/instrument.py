@@ -53,7 +53,7 @@ class Tracer:
 
     def _deliver(self, kind, thread, conn, nbytes, info) -> None:
         self._seq += 1
-        event = Event(self._seq, self._clock_us(), kind, thread, conn, nbytes, info)
+        event = Event.make(self._seq, self._clock_us(), kind, thread, conn, nbytes, info)
         broken = []
         for hook in self._hooks:
             try:

@@ -108,6 +108,9 @@ class RealRuntime(Runtime):
             self.stopping = True
         if first:
             self._stopped.set()
+            # The pool refuses work first, so the completions that closing
+            # produces below are dropped, never run against a stopped server.
+            self.pool.close()
             for flag in list(self._flags):
                 flag.set()
             for sock in list(self._sockets):
@@ -118,7 +121,7 @@ class RealRuntime(Runtime):
             self._engine.join(timeout)
             if self._engine.is_alive():
                 raise RuntimeError(f"the engine thread did not stop within {timeout} s")
-        self.pool.stop(timeout)
+        self.pool.join(timeout)
         if first and self._engine is not me:
             self._selector.close()
             self._wake_r.close()

@@ -62,19 +62,25 @@ class ThreadPool:
                 self._spawn()
                 self._last_take = now
 
-    def stop(self, timeout: float) -> None:
-        """Let running callbacks finish, drop queued ones, join every worker."""
+    def close(self) -> None:
+        """Take no more work: queued and later callbacks are dropped; running ones finish."""
         with self._lock:
+            if self._stopping:
+                return
             self._stopping = True
-            workers = list(self._workers)
-        for _ in workers:
+            workers = len(self._workers)
+        for _ in range(workers):
             self._queue.put(None)
+
+    def join(self, timeout: float) -> None:
+        """Wait for every worker (but the calling one) to end."""
+        self.close()
         deadline = time.monotonic() + timeout
         me = threading.current_thread()
-        for worker in workers:
+        for worker in list(self._workers):
             if worker is not me:
                 worker.join(max(0.0, deadline - time.monotonic()))
-        stuck = [w.name for w in workers if w.is_alive() and w is not me]
+        stuck = [w.name for w in self._workers if w.is_alive() and w is not me]
         if stuck:
             raise RuntimeError(f"pool threads still running a callback after {timeout} s: {', '.join(stuck)}")
 

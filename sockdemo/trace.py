@@ -55,6 +55,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None), list))
+
+
+def _seq(ev: Event) -> int:
+    return ev.seq
+
+
 def _thread_order(name: str, first: int) -> tuple:
     """Sort key for the lanes: main, engine, pool-1 … pool-N, then the rest."""
     if name in ("main", "MainThread"):
@@ -92,7 +99,6 @@ class Trace:
     def __init__(self, events: Iterable[Event] = ()):
         self._lock = threading.Lock()
         self._events: list[Event] = []
-        self._seqs: list[int] = []          # parallel to _events, for bisect
         self._conn_of_port: dict[int, int] = {}
         self._waiting: dict[int, list[int]] = {}   # port -> seqs not yet resolved
         for ev in events:
@@ -104,29 +110,36 @@ class Trace:
             self._record(event)
 
     def _record(self, ev: Event) -> None:
-        ev = dataclasses.replace(ev, info=_plain(dict(ev.info)))
-        port = ev.info.get("port")
-        is_client = ev.kind.startswith("client_") and ev.conn is None \
-            and isinstance(port, int)
-        if is_client and port in self._conn_of_port:
-            ev = dataclasses.replace(ev, conn=self._conn_of_port[port])
-        # The tracer delivers in seq order; insort only guards hand-built lists.
-        i = bisect.bisect(self._seqs, ev.seq)
-        self._events.insert(i, ev)
-        self._seqs.insert(i, ev.seq)
-        if is_client and ev.conn is None:
-            self._waiting.setdefault(port, []).append(ev.seq)
+        if any(type(v) not in _SCALARS for v in ev.info.values()):
+            ev = dataclasses.replace(ev, info=_plain(dict(ev.info)))
+        if ev.kind.startswith("client_") and ev.conn is None:
+            ev = self._client_event(ev)
+        events = self._events
+        if not events or ev.seq > events[-1].seq:
+            events.append(ev)
+        else:  # the tracer delivers in seq order; this only guards hand-built lists
+            events.insert(bisect.bisect(events, ev.seq, key=_seq), ev)
         if ev.kind == "accept" and ev.conn is not None:
             peer = ev.info.get("peer")
             if isinstance(peer, list) and len(peer) >= 2 and isinstance(peer[1], int):
                 self._resolve(peer[1], ev.conn)
 
+    def _client_event(self, ev: Event) -> Event:
+        port = ev.info.get("port")
+        if not isinstance(port, int):
+            return ev
+        if port in self._conn_of_port:
+            return dataclasses.replace(ev, conn=self._conn_of_port[port])
+        self._waiting.setdefault(port, []).append(ev.seq)
+        return ev
+
     def _resolve(self, port: int, conn: int) -> None:
         # Latest accept wins: a port reused by a later client maps to its conn.
         self._conn_of_port[port] = conn
+        events = self._events
         for seq in self._waiting.pop(port, ()):
-            i = bisect.bisect_left(self._seqs, seq)
-            self._events[i] = dataclasses.replace(self._events[i], conn=conn)
+            i = bisect.bisect_left(events, seq, key=_seq)
+            events[i] = dataclasses.replace(events[i], conn=conn)
 
     # -- reading -----------------------------------------------------------
     @property

@@ -1,0 +1,436 @@
+"""The command line: ``python -m sockdemo serve | send | demo | lab``.
+
+Mirrors the page's console program (``serve`` runs the server in the
+foreground and prints its ``Console.WriteLine`` lines) and the companion client
+(``send``, a whole fleet of them). ``demo`` puts both in one process and
+summarises the trace; ``lab`` opens the lessons.
+
+Errors a user can cause (a bad argument, a port in use, a missing optional
+part) end in one line on stderr, never a traceback: exit 2 for bad arguments,
+1 for everything else that failed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from .apm_socket import format_endpoint
+
+__all__ = ["main", "build_parser", "run_demo", "DemoResult"]
+
+MODES = ("seed", "fixed", "echo")
+PROG = "python -m sockdemo"
+DEFAULT_PORT = 11000
+DEFAULT_BACKLOG = 10
+_PROGRESS_MIN_CLIENTS = 50
+_PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line
+_STOP_CHECK = 0.5          # seconds between looks at the server thread while waiting for a signal
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the whole usage first)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _Failure(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+# -- argument types ----------------------------------------------------------------
+
+def _int_in(low: int, high: Optional[int] = None, what: str = "a number"):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: must be {bounds}")
+        return value
+    parse.__name__ = what  # argparse names the type in "invalid <name> value"
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: must be >= 0 seconds")
+    return value
+
+
+_port = _int_in(0, 65535, "a port number")
+_port_to_connect = _int_in(1, 65535, "a port number")
+_positive = _int_in(1, None, "a positive integer")
+_count = _int_in(0, None, "a non-negative integer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A lab for the .NET asynchronous server socket pattern.")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,send,demo,lab}")
+    sub.required = True
+
+    p = sub.add_parser("serve", help="run a server in the foreground (Ctrl-C stops it)",
+                       description="Run the page's server in the foreground, printing its console lines. "
+                                   "SIGINT or SIGTERM stops it cleanly.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help=f"port to bind; 0 lets the system choose (default {DEFAULT_PORT})")
+    p.add_argument("--backlog", type=_positive, default=DEFAULT_BACKLOG,
+                   help=f"listen backlog (default {DEFAULT_BACKLOG})")
+    p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
+    p.add_argument("--mode", choices=MODES, default="seed", help="seed (the page), fixed or echo")
+    p.add_argument("--trace", metavar="FILE", help="write the trace (Chrome trace JSON) here on exit")
+    p.set_defaults(run=_cmd_serve, parser=p)
+
+    p = sub.add_parser("send", help="run a fleet of clients against a server",
+                       description="N clients, each sends TEXT in K-byte pieces with S seconds between "
+                                   "pieces, then half-closes (or with --eof appends <EOF> and waits "
+                                   "for the echo) and reads until the server closes.")
+    p.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    p.add_argument("--port", type=_port_to_connect, required=True, help="server port")
+    p.add_argument("-n", type=_count, default=1, dest="n", help="number of clients (default 1)")
+    p.add_argument("--message", default="This is a test", metavar="TEXT",
+                   help="text each client sends (default 'This is a test')")
+    p.add_argument("--chunk", type=_positive, default=None, metavar="K",
+                   help="send in K-byte pieces (default: all at once)")
+    p.add_argument("--delay", type=_seconds, default=0.0, metavar="S", help="seconds between pieces")
+    p.add_argument("--concurrency", type=_positive, default=8, metavar="C",
+                   help="clients at a time (default 8)")
+    p.add_argument("--eof", action="store_true",
+                   help="append <EOF> and wait for the echo instead of half-closing")
+    p.add_argument("--reset-after", type=_count, default=None, metavar="K",
+                   help="reset the connection after K bytes (SO_LINGER 0)")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S",
+                   help="seconds each client waits at most for each step (default 10)")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per client")
+    p.set_defaults(run=_cmd_send, parser=p)
+
+    p = sub.add_parser("demo", help="server and clients in one process, then the trace",
+                       description="Start a server on 127.0.0.1 (a free port), run a fleet of clients "
+                                   "against it, print the console and a summary, save the trace.")
+    p.add_argument("--clients", type=_count, default=5, metavar="N", help="number of clients (default 5)")
+    p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
+    p.add_argument("--mode", choices=MODES, default="seed", help="seed (the page), fixed or echo")
+    p.add_argument("--message", default="This is a test", metavar="TEXT", help="text each client sends")
+    p.add_argument("--chunk", type=_positive, default=None, metavar="K", help="client piece size")
+    p.add_argument("--delay", type=_seconds, default=0.0, metavar="S", help="seconds between pieces")
+    p.add_argument("--sim", action="store_true", help="run in the step-through simulator instead")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="simulator random seed (--sim)")
+    p.add_argument("--scenario", metavar="NAME", help="simulator scenario (--sim)")
+    p.add_argument("--trace", metavar="FILE", default="demo-trace.json",
+                   help="where to save the trace (default demo-trace.json; '' to skip)")
+    p.add_argument("--png", metavar="FILE", help="also save the demo figures here")
+    p.set_defaults(run=_cmd_demo, parser=p)
+
+    p = sub.add_parser("lab", help="open the lessons in JupyterLab",
+                       description="Open notebooks/00-start-here.ipynb in JupyterLab; "
+                                   "further arguments go to JupyterLab.")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(run=_cmd_lab, parser=p)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args, args.parser)
+    except _Failure as exc:
+        print(f"sockdemo {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"sockdemo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# -- serve ---------------------------------------------------------------------------
+
+def _stdout_sink() -> Callable[[str], None]:
+    """Print each console line at once (stdout may be a pipe); go quiet if the reader left."""
+    broken = False
+
+    def sink(line: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            broken = True
+    return sink
+
+
+def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
+    """A started ``ServerHandle``, or ``_Failure`` with the server's own reason."""
+    from .handle import ServerHandle
+
+    handle = ServerHandle(mode, host, port, backlog, pool=pool, trace=trace, sink=sink)
+    listening = threading.Event()
+
+    def on_listen(event):
+        if event.kind == "listen":
+            listening.set()
+
+    # The handle's start() returns once the server listens *or* gives up, so
+    # see for ourselves whether it got as far as listen().
+    handle.runtime.tracer.subscribe(on_listen)
+    try:
+        handle.start()
+    except RuntimeError:
+        pass
+    finally:
+        handle.runtime.tracer.unsubscribe(on_listen)
+    if not listening.is_set():
+        console = handle.console
+        handle.stop()
+        reason = next((line for line in reversed(console)
+                       if line and not line.startswith(("Local address", "Closing", "Waiting"))),
+                      "the server did not start")
+        raise _Failure(f"cannot listen on {format_endpoint((host, port))}: {reason}")
+    return handle
+
+
+def _cmd_serve(args, parser) -> int:
+    stop = threading.Event()
+    received = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        # Event.set takes a lock the interrupted main thread may be holding
+        # inside Event.wait; setting it from another thread cannot deadlock.
+        threading.Thread(target=stop.set, name="signal", daemon=True).start()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        handle = _start(args.mode, args.host, args.port, args.backlog, args.pool,
+                        trace=bool(args.trace), sink=_stdout_sink())
+        try:
+            # The timeout only lets us notice a server that ended by itself
+            # (e.g. an unhandled error with unhandled="stop"); signals set `stop`.
+            while not stop.wait(_STOP_CHECK):
+                if not handle.running:
+                    break
+        finally:
+            handle.stop()
+            if args.trace:
+                try:
+                    handle.trace.save(args.trace)
+                except OSError as exc:
+                    raise _Failure(f"cannot write the trace: {exc}") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received or handle.running:
+        return 0
+    raise _Failure("the server stopped by itself: " + (handle.console[-1] if handle.console else "no reason given"))
+
+
+# -- send ----------------------------------------------------------------------------
+
+class _ProgressLine:
+    """``\\r  37/100 clients done``, redrawn at most every 0.1 s, on stderr."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < _PROGRESS_INTERVAL:
+            return
+        self._last = now
+        self.stream.write(f"\r{done:>{len(str(total))}}/{total} clients done")
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _cmd_send(args, parser) -> int:
+    from .clients import send
+
+    progress = None
+    if args.n > _PROGRESS_MIN_CLIENTS and sys.stderr.isatty():
+        progress = _ProgressLine()
+    if args.timeout == 0:
+        parser.error("argument --timeout: must be > 0 seconds")
+    started = time.monotonic()
+    results = send((args.host, args.port), args.n, args.message, chunk=args.chunk, delay=args.delay,
+                   concurrency=args.concurrency, eof=args.eof, reset_after=args.reset_after,
+                   timeout=args.timeout, progress=progress)
+    elapsed = time.monotonic() - started
+    if args.verbose:
+        for r in results:
+            print(_client_line(r))
+    failed = [r for r in results if r.error is not None]
+    total = sum(r.sent for r in results)
+    line = (f"{_plural(len(results), 'client')} to {format_endpoint((args.host, args.port))}: {len(results) - len(failed)} ok, "
+            f"{len(failed)} failed, {total} bytes sent in {elapsed:.3f} s")
+    if failed and not args.verbose:
+        first = failed[0]
+        line += f" (first failure: client {first.index}: {first.error})"
+    print(line)
+    return 1 if failed else 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _client_line(r) -> str:
+    head = f"client {r.index}: port {r.port}, sent {r.sent} bytes"
+    if r.error is not None:
+        return f"{head}, FAILED after {r.elapsed * 1000:.1f} ms: {r.error}"
+    reply = f", reply {len(r.reply)} bytes {r.reply[:60]!r}" if r.reply else ", no reply"
+    return f"{head}{reply}, {r.elapsed * 1000:.1f} ms"
+
+
+# -- demo ----------------------------------------------------------------------------
+
+@dataclass
+class DemoResult:
+    """What ``run_demo`` ran: the server's trace and console, the clients' results."""
+    mode: str
+    address: tuple
+    trace: object
+    console: list
+    results: list
+    unhandled_errors: list = field(default_factory=list)
+
+    @property
+    def summary(self) -> list[str]:
+        trace = self.trace
+        callbacks = Counter(ev.thread for ev in trace.of_kind("callback_start"))
+        lanes = sorted(callbacks, key=_lane_key)
+        failed = [r for r in self.results if r.error is not None]
+        lines = [
+            f"demo: {_plural(len(self.results), 'client')} against the {self.mode} server on {format_endpoint(self.address)}",
+            f"connections: {len(trace.of_kind('accept'))}, messages: {len(trace.of_kind('message'))}, "
+            f"client errors: {len(failed)}",
+            "callbacks per thread: " + (", ".join(f"{t} {callbacks[t]}" for t in lanes) or "none"),
+        ]
+        if failed:
+            lines.append(f"first client error: client {failed[0].index}: {failed[0].error}")
+        return lines
+
+
+def _lane_key(name: str):
+    prefix, _, number = name.rpartition("-")
+    return (prefix, int(number)) if number.isdigit() else (name, 0)
+
+
+def run_demo(clients: int = 5, *, pool: Optional[int] = None, mode: str = "seed",
+             message="This is a test", chunk: Optional[int] = None, delay: float = 0.0,
+             timeout: float = 10.0, sink: Optional[Callable[[str], None]] = None) -> DemoResult:
+    """Start a server on 127.0.0.1 (a free port), run ``clients`` clients, stop; return what happened.
+
+    The backlog is at least ``clients`` so that nobody is refused; echo mode
+    clients send ``<EOF>`` and wait for the echo, the others half-close.
+    """
+    from .clients import send
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    handle = _start(mode, "127.0.0.1", 0, max(DEFAULT_BACKLOG, clients), pool, trace=True, sink=sink)
+    try:
+        address = handle.address
+        results = send(address, clients, message, chunk=chunk, delay=delay,
+                       concurrency=max(1, clients), eof=(mode == "echo"),
+                       tracer=handle.runtime.tracer, timeout=timeout)
+    finally:
+        handle.stop()
+    return DemoResult(mode, address, handle.trace, list(handle.console), results,
+                      list(handle.runtime.unhandled_errors))
+
+
+def _cmd_demo(args, parser) -> int:
+    if args.sim:
+        return _demo_sim(args)
+    if args.seed is not None or args.scenario is not None:
+        parser.error("--seed and --scenario need --sim")
+    demo = run_demo(args.clients, pool=args.pool, mode=args.mode, message=args.message,
+                    chunk=args.chunk, delay=args.delay, sink=_stdout_sink())
+    print()
+    for line in demo.summary:
+        print(line)
+    status = 0
+    if args.trace:
+        try:
+            demo.trace.save(args.trace)
+        except OSError as exc:
+            raise _Failure(f"cannot write the trace: {exc}") from None
+        print(f"trace: {args.trace} (open it in https://ui.perfetto.dev)")
+    if args.png:
+        status = _save_png(demo.trace, args.png) or status
+    if any(r.error is not None for r in demo.results):
+        status = 1
+    return status
+
+
+def _save_png(trace, path) -> int:
+    try:
+        plots = importlib.import_module("sockdemo.plots")
+        save = plots.save_demo_figure
+    except ModuleNotFoundError as exc:
+        missing = exc.name or "a module"
+        print(f"sockdemo demo: cannot draw {path}: {missing} is not available "
+              f"(the figures need sockdemo.plots and matplotlib)", file=sys.stderr)
+        return 1
+    except AttributeError:
+        print(f"sockdemo demo: cannot draw {path}: sockdemo.plots has no save_demo_figure yet",
+              file=sys.stderr)
+        return 1
+    save(trace, path)
+    print(f"figure: {path}")
+    return 0
+
+
+def _demo_sim(args) -> int:
+    try:
+        simulator = importlib.import_module("sockdemo.simulator")
+        run = simulator.run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("sockdemo.simulator", "sockdemo"):
+            raise
+        raise _Failure("--sim: the simulator (sockdemo.simulator) is not available in this version") from None
+    except AttributeError:
+        raise _Failure("--sim: sockdemo.simulator has no run_demo") from None
+    status = run(args)
+    return status if isinstance(status, int) else 0
+
+
+# -- lab -----------------------------------------------------------------------------
+
+def notebooks_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _cmd_lab(args, parser) -> int:
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise _Failure("JupyterLab is not installed for this Python; run `make lab` "
+                       "(it installs it into .venv and opens the lessons)")
+    folder = notebooks_dir()
+    if not folder.is_dir():
+        raise _Failure(f"no lessons found at {folder}; run `lab` from a clone of the sockdemo repository")
+    start = folder / "00-start-here.ipynb"
+    target = start if start.is_file() else folder
+    argv = [sys.executable, "-m", "jupyterlab", str(target), *args.jupyter_args]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+    return 0  # not reached

@@ -1,0 +1,221 @@
+"""``python -m sockdemo``: serve, send, demo and lab, as a user runs them."""
+import importlib.util
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from sockdemo.cli import main, run_demo
+from sockdemo.trace import Trace
+
+REPO = Path(__file__).resolve().parent.parent
+WAIT = 10.0  # seconds any wait may take before the test fails
+BOUND = re.compile(r"^Local address and port : 127\.0\.0\.1:([1-9]\d*)$")
+
+
+def sockdemo_command(*args):
+    return [sys.executable, "-m", "sockdemo", *args]
+
+
+def environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("PYTHONUNBUFFERED", None)  # the server must flush per line by itself
+    return env
+
+
+def run(*args, timeout=WAIT):
+    return subprocess.run(sockdemo_command(*args), capture_output=True, text=True,
+                          timeout=timeout, env=environment(), cwd=REPO)
+
+
+class Serve:
+    """``python -m sockdemo serve`` in a subprocess, its stdout read line by line."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(sockdemo_command("serve", *args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=environment(), cwd=REPO)
+        self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.port = int(self.expect(BOUND).group(1))
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def expect(self, pattern, timeout=WAIT):
+        """The first new stdout line matching ``pattern``; fails after ``timeout`` s."""
+        pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                pytest.fail(f"serve printed no line matching {pattern.pattern!r} within {timeout} s; "
+                            f"so far: {self.lines}")
+            if line is None:
+                pytest.fail(f"serve ended before printing {pattern.pattern!r}; stdout: {self.lines}, "
+                            f"stderr: {self.proc.stderr.read()!r}")
+            self.lines.append(line)
+            m = pattern.search(line)
+            if m:
+                return m
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"serve did not exit within {WAIT} s of {sig.name}")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(WAIT)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(*args):
+        server = Serve("--port", "0", "--pool", "2", *args)
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.close()
+
+
+def send_plain(port, data: bytes):
+    """One plain client: send, half-close, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(1024):
+            pass
+
+
+def test_serve_prints_the_console_and_sigterm_writes_the_trace(serve, tmp_path):
+    path = tmp_path / "serve.json"
+    server = serve("--trace", str(path))
+    assert server.lines == ["Local address and port : 127.0.0.1:0",
+                            f"Local address and port : 127.0.0.1:{server.port}"]
+    server.expect("^Waiting for a connection...$")
+    send_plain(server.port, b"hello there")
+    server.expect(r"^Read 11 bytes from socket\.$")
+    assert server.expect("Data").string == " Data : hello there"
+    assert server.stop(signal.SIGTERM) == 0
+    trace = Trace.load(path)
+    assert len(trace.of_kind("accept")) == 1
+    assert [e["text"] for e in trace.of_kind("message")] == ["hello there"]
+    assert server.proc.stderr.read() == ""
+
+
+def test_serve_stops_cleanly_on_sigint(serve):
+    server = serve()
+    server.expect("^Waiting for a connection...$")
+    assert server.stop(signal.SIGINT) == 0
+    assert server.proc.stderr.read() == ""
+
+
+def test_serve_on_a_port_in_use_fails_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["serve", "--port", "99999"],
+    ["serve", "--port", "http"],
+    ["serve", "--pool", "0"],
+    ["serve", "--mode", "nope"],
+    ["send"],
+    ["send", "--port", "1", "--chunk", "0"],
+    ["demo", "--seed", "1"],
+    ["frobnicate"],
+    [],
+])
+def test_bad_arguments_give_one_line_and_exit_2(args):
+    result = run(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "error" in result.stderr and result.stdout == ""
+
+
+def test_send_runs_the_fleet_against_serve(serve):
+    server = serve()
+    result = run("send", "--port", str(server.port), "-n", "3", "--message", "hi there",
+                 "--chunk", "3", "-v")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and all(line.startswith(f"client {i}:") for i, line in enumerate(lines[:3]))
+    assert "3 ok, 0 failed, 24 bytes sent" in lines[3]
+    for _ in range(3):
+        server.expect("^ Data : hi there$")
+
+
+def test_send_prints_only_the_total_without_verbose(serve):
+    server = serve()
+    result = run("send", "--port", str(server.port), "-n", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"2 clients to 127.0.0.1:{server.port}: 2 ok, 0 failed, "
+                                          f"28 bytes sent in " + result.stdout.split(" in ")[-1].strip()]
+
+
+def test_send_exits_1_when_a_client_fails():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # released at once: nobody listens there
+    result = run("send", "--port", str(port))
+    assert result.returncode == 1
+    assert "0 ok, 1 failed" in result.stdout and "ConnectionRefusedError" in result.stdout
+
+
+def test_run_demo_serves_every_client_and_records_the_trace():
+    demo = run_demo(4, pool=2)
+    assert all(r.error is None for r in demo.results)
+    assert len(demo.trace.of_kind("accept")) == 4
+    assert len(demo.trace.of_kind("message")) == 4
+    assert demo.console.count("Read 14 bytes from socket.\n Data : This is a test") == 4
+    assert any(line.startswith("callbacks per thread: pool-1 ") for line in demo.summary)
+
+
+def test_demo_command_writes_a_trace_file(tmp_path):
+    path = tmp_path / "demo.json"
+    result = run("demo", "--clients", "3", "--pool", "2", "--trace", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "connections: 3, messages: 3, client errors: 0" in result.stdout
+    assert len(Trace.load(path).of_kind("accept")) == 3
+
+
+def test_demo_in_process_through_main(tmp_path, capsys):
+    path = tmp_path / "demo.json"
+    assert main(["demo", "--clients", "2", "--mode", "echo", "--trace", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Sent 19 bytes to client.") == 2
+    assert len(Trace.load(path).of_kind("message")) == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is not None,
+                    reason="JupyterLab is installed: lab would really start")
+def test_lab_without_jupyterlab_says_make_lab():
+    result = run("lab")
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and "make lab" in result.stderr
