@@ -37,9 +37,9 @@ class EchoServer(SeedServer):
         handler = listener.end_accept(ar)
 
         # Create the state object.
-        state = StateObject()
+        state = StateObject(buffer_size=self.buffer_size)
         state.work_socket = handler
-        handler.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
+        handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
                               self.read_callback, state)
 
     def read_callback(self, ar) -> None:
@@ -67,7 +67,7 @@ class EchoServer(SeedServer):
                 self.send(handler, content)
             else:
                 # Not all data received. Get more.
-                handler.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
+                handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
                                       self.read_callback, state)
 
     def send(self, handler, data: str) -> None:

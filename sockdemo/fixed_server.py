@@ -31,7 +31,7 @@ import codecs
 from .apm_socket import SHUT_RDWR
 from .runtime import describe_error
 from .seed_server import SeedServer
-from .state_object import StateObject
+from .state_object import BUFFER_SIZE, StateObject
 
 __all__ = ["FixedServer", "FixedStateObject", "MAX_MESSAGE", "IDLE_TIMEOUT"]
 
@@ -40,8 +40,8 @@ IDLE_TIMEOUT = 30.0
 
 
 class FixedStateObject(StateObject):
-    def __init__(self, work_socket=None):
-        super().__init__(work_socket)
+    def __init__(self, work_socket=None, buffer_size: int = BUFFER_SIZE):
+        super().__init__(work_socket, buffer_size)
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.nbytes = 0
         self.idle_timer = None
@@ -52,8 +52,9 @@ class FixedServer(SeedServer):
     mode = "fixed"
 
     def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
-                 max_message: int = MAX_MESSAGE, idle_timeout: float = IDLE_TIMEOUT):
-        super().__init__(runtime, host, port, backlog)
+                 buffer_size: int = BUFFER_SIZE, max_message: int = MAX_MESSAGE,
+                 idle_timeout: float = IDLE_TIMEOUT):
+        super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
         if max_message < 1 or idle_timeout <= 0:
             raise ValueError("max_message and idle_timeout must be positive")
         self.max_message = max_message
@@ -79,12 +80,12 @@ class FixedServer(SeedServer):
             return
         self.begin_next_accept(listener)
 
-        state = FixedStateObject(handler)
+        state = FixedStateObject(handler, self.buffer_size)
         self.restart_idle_timer(state)
         self.begin_receive(state)
 
     def begin_receive(self, state) -> None:
-        state.work_socket.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
+        state.work_socket.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
                                         self.read_callback, state)
 
     def read_callback(self, ar) -> None:

@@ -19,7 +19,7 @@ import socket
 from .apm_socket import format_endpoint
 from .encoding import ascii_get_string
 from .runtime import describe_error
-from .state_object import StateObject
+from .state_object import BUFFER_SIZE, StateObject
 
 __all__ = ["SeedServer", "address_family"]
 
@@ -32,8 +32,12 @@ def address_family(host: str) -> int:
 class SeedServer:
     mode = "seed"
 
-    def __init__(self, runtime, host: str = "127.0.0.1", port: int = 11000, backlog: int = 10):
+    def __init__(self, runtime, host: str = "127.0.0.1", port: int = 11000, backlog: int = 10,
+                 *, buffer_size: int = BUFFER_SIZE):
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be at least 1 byte, not {buffer_size}")
         self.runtime = runtime
+        self.buffer_size = buffer_size
         self.console = runtime.console
         self.all_done = runtime.manual_reset_event(False, "allDone")
         self.local_ep = (host, port)
@@ -76,9 +80,9 @@ class SeedServer:
         self.all_done.set()
 
         # Create the state object.
-        state = StateObject()
+        state = StateObject(buffer_size=self.buffer_size)
         state.work_socket = handler
-        handler.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
+        handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
                               self.read_callback, state)
 
     def read_callback(self, ar) -> None:
@@ -91,7 +95,7 @@ class SeedServer:
         # Data was read from the client socket.
         if read > 0:
             state.sb.append(ascii_get_string(state.buffer, 0, read))
-            handler.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
+            handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
                                   self.read_callback, state)
         else:
             if len(state.sb) > 1:

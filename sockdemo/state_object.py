@@ -39,6 +39,8 @@ class StateObject:
 
     def __init__(self, work_socket=None, buffer_size: int = BUFFER_SIZE):
         self.work_socket = work_socket
+        # The page's size is a constant; a lesson may shrink it for one server.
+        self.BUFFER_SIZE = buffer_size
         self.buffer = bytearray(buffer_size)
         self.sb = StringBuilder()
 

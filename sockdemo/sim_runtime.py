@@ -1,0 +1,247 @@
+"""``SimRuntime``: the servers on a virtual network, a virtual pool and a virtual clock.
+
+Mirrors the same .NET machinery as ``RealRuntime`` (sockets, the worker pool,
+``ManualResetEvent``, ``Thread.Sleep``, ``System.Threading.Timer``), but every
+piece runs on the simulator's kernel (``sim_kernel``), so a run is a pure
+function of its scenario and seed.
+
+Scheduling points: every traced event. The tracer here hands the baton back
+to the kernel *before* it emits (unless the thread was just resumed: its
+first event is what it was resumed for), so one kernel step is one event, and
+the seeded tie-breaking can interleave threads between any two runtime calls
+(``begin_*``, ``end_*``, ``wait_one``, ``set``, ``reset``, callback entry and
+exit, console output, ``sleep``). The scheduling does not depend on who
+listens: the kernel always yields, hooks or not.
+
+The virtual pool has ``ThreadPool``'s rules: workers ``pool-1`` ... made on
+demand while fewer than the minimum exist and work waits, then no more; with
+``inject`` a starvation check adds one after 500 ms (virtual) of no progress.
+"""
+from __future__ import annotations
+
+import socket as _os
+import threading
+from collections import deque
+from typing import Callable, Optional
+
+from .console import Console
+from .errors import ThreadInterrupted
+from .instrument import Tracer
+from .runtime import Runtime, Timer
+from .sim_kernel import Kernel, SimThread, us
+from .sim_network import Network, SimSocket
+
+__all__ = ["SimRuntime", "SimPool", "SimFlag", "INJECTION_DELAY_US"]
+
+INJECTION_DELAY_US = 500_000
+MAX_POOL_THREADS = 64
+
+
+class SimTracer(Tracer):
+    """The tracer on the virtual clock; each emit is a scheduling point."""
+
+    def __init__(self, kernel: Kernel):
+        super().__init__(lambda: kernel.now)
+        self._kernel = kernel
+
+    def emit(self, kind: str, conn=None, nbytes=None, **info) -> None:
+        k = self._kernel
+        if k.closing:
+            return   # unwinding after close: nothing more happens
+        st = k.current_thread()
+        if st is not None:
+            if not st.token:
+                k.yield_point(st)
+            st.token = False
+            if kind == "wait":
+                st.waiting_on = info.get("event")
+            thread = st.name
+        elif k.current is not None:
+            thread = k.current.name
+        else:
+            thread = threading.current_thread().name
+        if not self._hooks:
+            return
+        with self._lock:
+            self._deliver(kind, thread, conn, nbytes, info)
+
+
+class SimFlag:
+    """The blocking half of a ``ManualResetEvent``, on the baton."""
+
+    def __init__(self, kernel: Kernel, initial: bool):
+        self._kernel = kernel
+        self._set = bool(initial)
+        self._waiters: list[SimThread] = []
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for st in waiters:
+            self._kernel.wake(st, True)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        if self._set:
+            return True
+        k = self._kernel
+        st = k.current_thread()
+        if st is None:
+            if k.closing:
+                raise ThreadInterrupted()
+            raise RuntimeError("only a simulated thread (main, pool-N) can wait on a simulated event")
+        if timeout is not None and timeout <= 0:
+            return False
+        self._waiters.append(st)
+        try:
+            return bool(k.block(st, None if timeout is None else us(timeout), on_timeout=False))
+        finally:
+            if st in self._waiters:
+                self._waiters.remove(st)
+
+
+class SimPool:
+    """The CLR worker pool in virtual time (same rules as ``ThreadPool``)."""
+
+    def __init__(self, kernel: Kernel, run: Callable, min_threads: int,
+                 inject_after_us: Optional[int] = None, max_threads: int = MAX_POOL_THREADS):
+        if min_threads < 1:
+            raise ValueError(f"the pool needs at least one thread, not {min_threads}")
+        self._kernel = kernel
+        self._run = run
+        self.min_threads = min_threads
+        self.max_threads = max(max_threads, min_threads)
+        self.inject_after_us = inject_after_us
+        self.queue: deque = deque()
+        self.workers: list[SimThread] = []
+        self.idle: deque = deque()
+        self._last_take = 0
+        self._gate = None
+
+    @property
+    def threads(self) -> list[str]:
+        return [w.name for w in self.workers]
+
+    def queue_item(self, item) -> None:
+        self.queue.append(item)
+        if self.idle:
+            self._kernel.wake(self.idle.popleft())
+        elif len(self.workers) < self.min_threads:
+            self._spawn()
+        elif self.inject_after_us is not None:
+            self._arm_gate()
+
+    def _spawn(self) -> None:
+        name = f"pool-{len(self.workers) + 1}"
+        self.workers.append(self._kernel.start_thread(name, lambda: self._work(name)))
+
+    def _work(self, name: str) -> None:
+        k = self._kernel
+        me = k.threads[name]
+        while True:
+            while not self.queue:
+                self.idle.append(me)
+                me.waiting_on = "work"
+                k.block(me)
+            item = self.queue.popleft()
+            self._last_take = k.now
+            self._run(item)
+
+    def _arm_gate(self) -> None:
+        if self._gate is not None or len(self.workers) >= self.max_threads:
+            return
+        due = max(self._kernel.now, self._last_take + self.inject_after_us)
+        self._gate = self._kernel.call_at(due, "gate", self._check_starvation)
+
+    def _check_starvation(self) -> None:
+        """The CLR's gate thread: one more worker after ``inject_after`` of no progress."""
+        self._gate = None
+        if not self.queue or self.idle:
+            return
+        k = self._kernel
+        if k.now - self._last_take >= self.inject_after_us and len(self.workers) < self.max_threads:
+            self._spawn()
+            self._last_take = k.now
+        self._arm_gate()
+
+
+class SimTimer(Timer):
+    """A timer whose disposal also takes it off the kernel's heap, so a
+    cancelled timeout does not keep the simulation running until it is due."""
+    __slots__ = ("_entry",)
+
+    def dispose(self) -> None:
+        super().dispose()
+        entry = getattr(self, "_entry", None)
+        if entry is not None:
+            entry.cancelled = True
+
+
+class SimRuntime(Runtime):
+    def __init__(self, *, seed: int = 0, pool: int = 2, inject: bool = False,
+                 latency_us: int = 100, cpu_us: int = 10, rcvbuf: Optional[int] = None,
+                 inline_completion: bool = False, unhandled: str = "record", sink=None):
+        self.kernel = Kernel(seed, cpu_us)
+        super().__init__(lambda: self.kernel.now, inline_completion=inline_completion,
+                         unhandled=unhandled, sink=sink)
+        # The base made a wall-clock-agnostic Tracer; ours also schedules.
+        self.tracer = SimTracer(self.kernel)
+        self.console = Console(self.tracer, sink)
+        self.pool = SimPool(self.kernel, self._run_callback, pool,
+                            inject_after_us=INJECTION_DELAY_US if inject else None)
+        self.network = Network(self, latency_us, rcvbuf)
+        self.stopping = False
+        self.stop_reason: Optional[str] = None
+
+    @property
+    def now_us(self) -> int:
+        return self.kernel.now
+
+    # -- for servers -----------------------------------------------------------
+
+    def socket(self, family=_os.AF_INET) -> SimSocket:
+        if self.stopping:
+            raise RuntimeError("this runtime has stopped; start a new one")
+        return SimSocket(self, family=family)
+
+    def start_timer(self, seconds, callback, state=None, conn=None) -> Timer:
+        k = self.kernel
+        timer = SimTimer(callback, state, self._next_op_id(), conn, k.now + us(seconds))
+
+        def fire():
+            if not timer.cancelled:
+                self._queue(timer)
+        timer._entry = k.call_at(timer.due, "engine", fire, owner="timers")
+        return timer
+
+    def sleep(self, seconds: float) -> None:
+        k = self.kernel
+        st = k.current_thread()
+        if st is None:
+            raise RuntimeError("only a simulated thread (main, pool-N) can sleep in the simulator")
+        self.tracer.emit("sleep", seconds=seconds)
+        st.waiting_on = "sleep"
+        k.block(st, us(seconds))
+
+    # -- the world's primitives ------------------------------------------------
+
+    def _new_flag(self, initial: bool) -> SimFlag:
+        return SimFlag(self.kernel, initial)
+
+    def _queue(self, item) -> None:
+        if not self.stopping:
+            self.pool.queue_item(item)
+
+    def _stop_from_callback(self) -> None:
+        self.stopping = True
+        self.stop_reason = "an unhandled error in a callback stopped the server (unhandled='stop')"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Interrupt every simulated thread and join the real ones; idempotent."""
+        self.stopping = True
+        self.kernel.close(timeout)

@@ -1,0 +1,317 @@
+"""The step-through simulator: run a scenario one event at a time.
+
+Mirrors no .NET piece: it is the debugger the page's reader never had.
+
+    sim = Simulation("two_clients", seed=1)
+    sim.step()            # performs one event and returns it
+    sim.peek()            # what comes next: time, who, who else ties
+    result = sim.run()    # to the end: finished, or deadlock with who waits on what
+    sim.trace.save("two_clients.json")
+
+With ``choose=True`` the learner is the scheduler: ``runnable()`` lists the
+threads (and network actors) that could go next, ``step(thread="pool-2")``
+runs that one (the Deadlock Empire game). ``step()`` without a thread still
+lets the seeded scheduler pick.
+
+A simulation owns real (parked) Python threads; ``run`` to the end closes it,
+otherwise use ``close()`` or ``with Simulation(...) as sim``.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import NamedTuple, Optional
+
+from .events import Event
+from .runtime import describe_error
+from .scenarios import SCENARIOS, Client, Scenario, describe, get_scenario
+from .sim_kernel import us
+from .sim_network import ClientRun
+from .sim_runtime import SimRuntime
+from .trace import Trace
+
+__all__ = ["Simulation", "Result", "Upcoming", "run_scenario", "run_demo"]
+
+MAX_EVENTS = 1_000_000
+
+
+class Upcoming(NamedTuple):
+    t: int            # virtual microseconds
+    thread: str       # who goes next if nobody chooses (a tie is decided by the seed)
+    tied: tuple       # everyone due at the same time
+    done: bool = False   # already performed (handed out by the next step)
+
+
+@dataclass
+class Result:
+    status: str                       # finished | deadlock | stopped | running
+    detail: str
+    time_us: int
+    events: int
+    messages: dict = field(default_factory=dict)   # conn -> [text, ...]
+    console: list = field(default_factory=list)
+    replies: dict = field(default_factory=dict)    # client name -> bytes the server sent back
+    conns: dict = field(default_factory=dict)      # client name -> its server-side conn (None: refused)
+    waiting: list = field(default_factory=list)    # "who waits on what", at the end
+    open_conns: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.detail
+
+    @property
+    def deadlock(self) -> bool:
+        return self.status == "deadlock"
+
+
+class Simulation:
+    def __init__(self, scenario, seed: Optional[int] = None, *, choose: bool = False, sink=None):
+        sc = get_scenario(scenario)
+        self.scenario = sc
+        self.seed = sc.seed if seed is None else seed
+        self.choose = choose
+        self.runtime = SimRuntime(seed=self.seed, pool=sc.pool, inject=sc.inject,
+                                  latency_us=us(sc.latency), cpu_us=us(sc.cpu), rcvbuf=sc.rcvbuf,
+                                  inline_completion=sc.inline_completion, unhandled=sc.unhandled,
+                                  sink=sink)
+        self.kernel = self.runtime.kernel
+        self.trace = Trace()
+        self._ready: deque = deque()
+        self.runtime.tracer.subscribe(self.trace)
+        self.runtime.tracer.subscribe(self._ready.append)
+        self.server = sc.server_class()(self.runtime, sc.host, sc.port, sc.backlog,
+                                        **sc.server_options)
+        self.kernel.start_thread("main", self.server.start_listening)
+        self.clients = [ClientRun(self.runtime.network, i, script, (sc.host, sc.port))
+                        for i, script in enumerate(sc.clients, 1)]
+        for c in self.clients:
+            c.start()
+        self.result: Optional[Result] = None
+
+    def __repr__(self) -> str:
+        state = self.result.status if self.result else f"t={self.now} us"
+        return f"<Simulation {self.scenario.name or 'scenario'} seed={self.seed} {state}, {len(self.trace)} events>"
+
+    def __enter__(self) -> "Simulation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- looking ---------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        return self.kernel.now
+
+    @property
+    def console(self) -> list[str]:
+        return self.runtime.console.lines
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None and self.result.status != "running"
+
+    def peek(self) -> Optional[Upcoming]:
+        """What happens next (None: nothing more can happen)."""
+        if self._ready:
+            ev = self._ready[0]
+            return Upcoming(ev.t, ev.thread, (ev.thread,), True)
+        if self.kernel.closed:
+            return None
+        tied = self.kernel.candidates()
+        if not tied:
+            return None
+        return Upcoming(tied[0].time, tied[0].name if len(tied) == 1 else "?",
+                        tuple(e.name for e in tied))
+
+    def runnable(self) -> list[str]:
+        """Threads and actors that could go next, earliest first."""
+        if self.kernel.closed:
+            return []
+        return self.kernel.runnable_names()
+
+    # -- doing -----------------------------------------------------------------
+
+    def step(self, thread: Optional[str] = None) -> Optional[Event]:
+        """Perform one event and return it (None: the simulation is over, or the
+        chosen thread blocked or ended without an event)."""
+        if self._ready:
+            return self._ready.popleft()
+        if thread is not None and not self.choose:
+            raise ValueError("choosing the next thread needs Simulation(..., choose=True)")
+        k = self.kernel
+        while not k.closed:
+            if self.runtime.stopping:
+                self._finish("stopped")
+                break
+            entry = k.pop_named(thread) if thread is not None else k.pop_next()
+            if entry is None:
+                self._finish()
+                break
+            try:
+                k.perform(entry)
+            except BaseException:
+                self.close()
+                raise
+            if self._ready:
+                return self._ready.popleft()
+            if thread is not None:
+                return None
+        return self._ready.popleft() if self._ready else None
+
+    def run(self, until: Optional[int] = None, max_events: int = MAX_EVENTS) -> Result:
+        """Run to the end (or to virtual time ``until``, microseconds); return the result."""
+        n = 0
+        while n < max_events:
+            if until is not None and not self._ready:
+                nxt = self.peek()
+                if nxt is not None and nxt.t > until:
+                    break
+            if self.step() is None and (self.kernel.closed or self.peek() is None):
+                break
+            n += 1
+        else:
+            self.result = self._analyse("running", f"stopped after {max_events} events (max_events)")
+            return self.result
+        if self.result is None or not self.kernel.closed:
+            self.result = self._analyse("running", None)
+        return self.result
+
+    def close(self) -> None:
+        """Stop every simulated thread and join them all; idempotent."""
+        if not self.kernel.closed:
+            if self.result is None:
+                self.result = self._analyse("running", None)
+            self.runtime.stop()
+
+    # -- the end -----------------------------------------------------------------
+
+    def _finish(self, status: Optional[str] = None) -> None:
+        self.result = self._analyse(status, None)
+        self.runtime.stop()
+
+    def _analyse(self, status: Optional[str], detail: Optional[str]) -> Result:
+        k, net, pool = self.kernel, self.runtime.network, self.runtime.pool
+        pending_ops = net.pending_ops()
+        waiting = []
+        for st in k.threads.values():
+            if st.done or st.entry is not None or st in pool.idle:
+                continue
+            waiting.append(f"{st.name} waits on {st.waiting_on or 'something'}")
+        clients_waiting = [c.describe_wait() for c in self.clients if not c.done]
+        if pool.queue:
+            waiting.append(f"{len(pool.queue)} callback(s) queued with no pool thread free")
+        failures = [f"{st.name} died: {type(st.failure).__name__}: {st.failure}"
+                    for st in k.threads.values() if st.failure is not None]
+        open_conns = [s.conn for s in net.sockets if s.conn is not None and not s.closed
+                      and s.client is not None and s.client.server is s and s not in _backlogs(net)]
+        if status is None:
+            stuck_threads = waiting and not pending_ops
+            status = "deadlock" if (stuck_threads or clients_waiting or pool.queue) else "finished"
+        t = k.now
+        if detail is None:
+            if status == "deadlock":
+                who = clients_waiting + waiting
+                tail = f" (pending: {'; '.join(pending_ops)})" if pending_ops else " (nothing pending can wake them)"
+                detail = f"deadlock: these threads wait on …: {'; '.join(who)}{tail}"
+            elif status == "finished":
+                detail = f"finished at {t / 1000:.3f} ms: {self._count_messages()} message(s)"
+                idle = [w for w in waiting]
+                if idle:
+                    detail += f"; the server is idle ({'; '.join(idle)}, for the next connection)"
+                if open_conns:
+                    detail += f"; still open: {', '.join(f'conn {c}' for c in open_conns)}"
+            elif status == "stopped":
+                detail = f"stopped at {t / 1000:.3f} ms: {self.runtime.stop_reason or 'stopped'}"
+            else:
+                detail = f"running: paused at {t / 1000:.3f} ms"
+        errors = [describe_error(e) for e in self.runtime.unhandled_errors]
+        if errors:
+            detail += f"; {len(errors)} unhandled error(s) in callbacks: {'; '.join(errors)}"
+        if failures:
+            detail += "; " + "; ".join(failures)
+        return Result(status, detail, t, len(self.trace), self._messages(), list(self.console),
+                      {c.name: bytes(c.reply) for c in self.clients},
+                      {c.name: c.conn for c in self.clients}, clients_waiting + waiting,
+                      open_conns, errors + failures)
+
+    def _messages(self) -> dict:
+        out: dict = {}
+        for ev in self.trace.of_kind("message"):
+            out.setdefault(ev.conn, []).append(ev.get("text"))
+        return out
+
+    def messages_by_client(self) -> dict:
+        """client name -> the texts the server reported for its connection."""
+        msgs = self._messages()
+        return {c.name: msgs.get(c.conn, []) for c in self.clients}
+
+    def _count_messages(self) -> int:
+        return sum(map(len, self._messages().values()))
+
+
+def _backlogs(net) -> list:
+    return [s for lst in net.listeners.values() for s in lst.backlog]
+
+
+def run_scenario(name_or_scenario, seed: Optional[int] = None, **kw) -> Simulation:
+    """Run a scenario to its end and return the (closed) simulation."""
+    sim = Simulation(name_or_scenario, seed=seed, **kw)
+    try:
+        sim.run()
+    finally:
+        sim.close()
+    return sim
+
+
+def _demo_scenario(args) -> Scenario:
+    """The named scenario, or N clients as the real demo sends them."""
+    name = getattr(args, "scenario", None)
+    if name:
+        sc = get_scenario(name)
+    else:
+        n = getattr(args, "clients", None) or 5
+        text = getattr(args, "message", None) or "This is a test"
+        chunk = getattr(args, "chunk", None)
+        gap = getattr(args, "delay", None) or 0.0
+        sc = Scenario(name="demo", description=f"{n} clients, one message each",
+                      clients=tuple(Client.text(text, chunk=chunk, gap=gap, at=0.001 * (i - 1))
+                                    for i in range(1, n + 1)),
+                      mode=getattr(args, "mode", None) or "seed", backlog=max(10, n))
+    pool = getattr(args, "pool", None)
+    if pool:
+        sc = sc.with_(pool=pool)
+    return sc
+
+
+def run_demo(args) -> int:
+    """``python -m sockdemo demo --sim``: run, print the console and a summary, save the trace."""
+    if getattr(args, "scenario", None) == "list":
+        print(describe())
+        return 0
+    sc = _demo_scenario(args)
+    seed = getattr(args, "seed", None)
+    started = time.perf_counter()
+    sim = run_scenario(sc, seed=seed, sink=print)
+    took = time.perf_counter() - started
+    r = sim.result
+    print()
+    print(f"scenario {sc.name or 'demo'} (seed {sim.seed}): {r}")
+    print(f"{r.events} events in {r.time_us / 1000:.3f} ms of virtual time "
+          f"({took * 1000:.0f} ms real); threads: {', '.join(sim.trace.threads)}")
+    for conn, texts in sorted(r.messages.items()):
+        for text in texts:
+            print(f"  conn {conn}: {text!r}")
+    path = getattr(args, "trace", None)
+    if path:
+        sim.trace.save(path)
+        print(f"trace written to {path} (open it in https://ui.perfetto.dev)")
+    png = getattr(args, "png", None)
+    if png:
+        from .plots import save_demo_figure
+        save_demo_figure(sim.trace, png)
+        print(f"figure: {png}")
+    # A deadlock is what some scenarios are for; only a simulated thread dying is a failure.
+    return 1 if any(st.failure is not None for st in sim.kernel.threads.values()) else 0
