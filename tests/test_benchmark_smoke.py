@@ -1,0 +1,40 @@
+"""Smoke test of benchmarks/bench_servers.py: its driver and peers, on a tiny load.
+
+Every message must reach the server and be printed once with the right
+length; the numbers themselves are not checked (that is the benchmark's job).
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_servers  # noqa: E402
+
+TINY = [bench_servers.Load("A", 24, 64, 64),
+        bench_servers.Load("B", 4, 8 * 1024, 1024, nodelay=True)]
+
+PEERS = ["asyncio", "threading",
+         pytest.param("csharp", "select", marks=pytest.mark.skipif(
+             bench_servers.mono.find_mono() is None, reason="mono/mcs not installed"))]
+
+
+@pytest.mark.parametrize("name,driver", [(p, "select") for p in PEERS[:2]]
+                         + [("asyncio", "threads"), PEERS[2]])
+def test_every_message_arrives(name, driver, tmp_path):
+    results = bench_servers.bench_server(name, TINY, str(tmp_path), driver=driver, warmup=False)
+    for load in TINY:
+        r = results[load.name]
+        assert r["problems"] == [] and r["errors"] == [], r
+        assert r["reply_bytes"] == 0, r
+        assert r["ok"] and r["clients"] == load.clients, r
+    if name != "csharp":  # Mono is killed (the sample has no way out); peers exit cleanly
+        assert results["A"]["exit_status"] == 0
+
+
+def test_peers_decode_like_dotnet_ascii():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import peers
+    assert peers.ascii_text(b"caf\xc3\xa9\x7f") == "caf??\x7f"

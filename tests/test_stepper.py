@@ -1,0 +1,208 @@
+import html
+import re
+import time
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from sockdemo.stepper import Stepper  # noqa: E402
+from sockdemo.stepper_state import state_at  # noqa: E402
+from sockdemo.trace import Trace  # noqa: E402
+
+from test_stepper_state import repeat_pattern, seed_run, send_and_half_close  # noqa: E402
+
+
+def text_of(widget) -> str:
+    """The HTML's visible text, roughly: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", widget.value))
+
+
+def current_line(panel) -> str:
+    m = re.search(r'<div class="sd-current">(.*?)</div>', panel.value)
+    return html.unescape(m.group(1)) if m else ""
+
+
+@pytest.fixture
+def trace():
+    return Trace(seed_run())
+
+
+@pytest.fixture
+def stepper(trace):
+    return Stepper(trace)
+
+
+def test_starts_at_step_zero_with_the_slider_over_every_event(stepper, trace):
+    assert stepper.slider.value == 0 and stepper.slider.max == len(trace)
+    assert stepper.play.max == len(trace)
+    assert "step 0 / 34" in text_of(stepper.header)
+    assert "(runtime)" in stepper.python_panel.value
+    assert "none yet" in text_of(stepper.threads_panel)
+
+
+def test_step_button_advances_and_shows_the_event(stepper):
+    for _ in range(6):
+        stepper.step_button.click()
+    assert stepper.value == 6
+    assert "step 6 / 34" in text_of(stepper.header)
+    assert "main waits on allDone" in text_of(stepper.header)
+    assert "waiting on allDone (WaitOne)" in text_of(stepper.threads_panel)
+    assert "self.all_done.wait_one()" in current_line(stepper.python_panel)
+    assert "allDone.WaitOne();" in current_line(stepper.csharp_panel)
+    assert "Waiting for a connection..." in text_of(stepper.console_panel)
+    assert "begin_accept" in text_of(stepper.pending_panel)
+
+
+def test_back_button_goes_back_one_step(stepper):
+    stepper.goto(11)
+    assert "running AcceptCallback for conn 1" in text_of(stepper.threads_panel)
+    assert "allDone : set" in text_of(stepper.signals_panel)
+    stepper.back_button.click()
+    assert stepper.value == 10
+    assert "self.all_done.set()" in current_line(stepper.python_panel)
+    assert "allDone.Set();" in current_line(stepper.csharp_panel)
+    stepper.goto(0)
+    stepper.back_button.click()
+    assert stepper.value == 0
+
+
+def test_slider_moves_show_the_state_at_that_step(stepper, events=seed_run()):
+    stepper.slider.value = 21
+    assert stepper.state == state_at(events, 21)
+    conns = text_of(stepper.conns_panel)
+    assert "hello" in conns and "5 B in 1" in conns
+    assert "running ReadCallback for conn 1" in text_of(stepper.threads_panel)
+    assert "idle in the pool" in text_of(stepper.threads_panel)
+    assert "handler.begin_receive(" in current_line(stepper.python_panel)
+    assert "handler.BeginReceive(" in current_line(stepper.csharp_panel)
+
+
+def test_the_end_shows_the_message_and_the_closed_conn(stepper, trace):
+    stepper.slider.value = len(trace)
+    assert "Read 11 bytes from socket." in text_of(stepper.console_panel)
+    conns = text_of(stepper.conns_panel)
+    assert "hello world" in conns and "printed" in conns and "closed" in conns
+    stepper.step_button.click()                     # past the end of a plain trace: stays
+    assert stepper.value == len(trace)
+
+
+def test_reset_button_goes_back_to_the_start_and_pauses(stepper):
+    stepper.goto(20)
+    stepper.play.playing = True
+    stepper.reset_button.click()
+    assert stepper.value == 0 and stepper.play.playing is False
+    assert "step 0 / 34" in text_of(stepper.header)
+
+
+def test_play_is_linked_to_the_slider_and_speed_sets_its_interval(stepper):
+    stepper.play.value = 15                          # what a Play tick does
+    assert stepper.slider.value == 15
+    assert "step 15 / 34" in text_of(stepper.header)
+    stepper.speed.value = 20
+    assert stepper.play.interval == 50
+    stepper.slider.value = 3
+    assert stepper.play.value == 3
+
+
+def test_code_panels_show_context_around_the_current_line(stepper):
+    stepper.goto(30)                                 # end_receive in ReadCallback
+    py = stepper.python_panel.value
+    assert "seed_server.py:" in py and py.count("<div>") == 6   # 3 lines either side
+    assert "handler.end_receive(ar)" in current_line(stepper.python_panel)
+    assert "handler.EndReceive(ar)" in current_line(stepper.csharp_panel)
+
+
+def test_a_growing_trace_extends_the_slider_on_refresh_and_step():
+    events = seed_run()
+    trace = Trace(events[:10])
+    s = Stepper(trace)
+    s.goto(10)
+    for e in events[10:]:
+        trace(e)
+    s.step_button.click()                            # at the end: picks up what was recorded
+    assert s.slider.max == len(events) and s.value == 11
+
+
+class FakeSimulation:
+    """What the stepper needs of sockdemo.simulator.Simulation: .trace and .step()."""
+
+    def __init__(self, events):
+        self.trace = Trace()
+        self._todo = list(events)
+        self.mode = "seed"
+
+    def step(self):
+        if not self._todo:
+            raise IndexError("empty schedule")
+        self.trace(self._todo.pop(0))
+
+
+def test_stepping_past_the_end_of_a_simulation_runs_it():
+    events = seed_run()
+    sim = FakeSimulation(events)
+    s = Stepper(sim)
+    assert s.slider.max == 0
+    for k in range(1, len(events) + 1):
+        s.step_button.click()
+        assert s.value == k and s.slider.max == k
+    assert s.state == state_at(events, len(events))
+    s.step_button.click()                            # the simulation has nothing left
+    assert s.value == len(events) and "empty schedule" in s.ended
+    s.back_button.click()
+    assert s.value == len(events) - 1
+
+
+def test_a_real_run_in_the_widget():
+    from sockdemo.handle import start_server
+    server = start_server("seed")
+    try:
+        send_and_half_close(server.address, [b"abc", b"def"])
+        deadline = time.monotonic() + 5
+        while not server.trace.of_kind("close") and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        server.stop()
+    s = Stepper(server)                              # a handle: its trace, its mode
+    s.slider.value = s.slider.max
+    assert s.mode.mode == "seed"           # the server class, for its source
+    assert "Read 6 bytes from socket." in text_of(s.console_panel)
+    assert "abcdef" in text_of(s.conns_panel)
+
+
+def test_ten_thousand_events_step_quickly():
+    base = Trace(seed_run())
+    events = repeat_pattern(base.events)
+    s = Stepper(Trace(events))
+    times = []
+    for k in (5000, 5001, 5002, 9999, 17, 4321, 4320, 10_000):
+        t0 = time.perf_counter()
+        s.slider.value = k
+        times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for _ in range(50):
+        s.back_button.click()
+    times.append((time.perf_counter() - t0) / 50)
+    print(f"\nwidget on 10,000 events: worst {max(times) * 1000:.1f} ms, "
+          f"Back {times[-1] * 1000:.2f} ms per click")
+    assert s.value == 10_000 - 50
+    assert "more closed" in text_of(s.conns_panel)
+
+
+def test_a_simulation_stepped_to_its_end():
+    simulator = pytest.importorskip("sockdemo.simulator")
+    try:
+        sim = simulator.Simulation("two_clients", seed=1)
+    except (KeyError, ValueError) as exc:
+        pytest.skip(f"scenario not available: {exc}")
+    with sim:
+        s = Stepper(sim)
+        for _ in range(10_000):
+            before = s.value
+            s.step_button.click()
+            if s.value == before:
+                break
+        assert s.ended is not None and s.value == len(sim.trace)
+        assert s.state.console == tuple(sim.console)
+        assert all(c.closed for c in s.state.conns)
+        assert "a client:" in text_of(s.threads_panel)
