@@ -1,0 +1,351 @@
+import socket
+import threading
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from sockdemo import plots  # noqa: E402
+from sockdemo.events import Event  # noqa: E402
+from sockdemo.handle import start_server  # noqa: E402
+from sockdemo.trace import Trace  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def ev(seq, t, kind, thread="main", conn=None, nbytes=None, **info):
+    return Event(seq, t, kind, thread, conn, nbytes, info)
+
+
+def small_run():
+    """Two connections on a seed server: one sends 5+4 bytes that coalesce, one is reset."""
+    return Trace([
+        ev(1, 0, "reset", event="allDone"),
+        ev(2, 10, "begin", op="accept", id=1),
+        ev(3, 20, "wait", event="allDone"),
+        ev(4, 900, "client_send", "client-1", None, 5, port=50001),
+        ev(5, 1000, "accept", "engine", 1, id=1, peer=["127.0.0.1", 50001]),
+        ev(6, 1300, "callback_start", "pool-1", None, name="AcceptCallback", id=1),
+        ev(7, 1350, "set", "pool-1", event="allDone"),
+        ev(8, 1400, "wake", "main", event="allDone", signaled=True),
+        ev(9, 1450, "begin", "pool-1", 1, 1024, op="receive", id=2),
+        ev(10, 1500, "callback_end", "pool-1", None, name="AcceptCallback", id=1),
+        ev(11, 1600, "client_send", "client-1", None, 4, port=50001),
+        ev(12, 1700, "chunk", "engine", 1, 9, id=2),
+        ev(13, 2000, "callback_start", "pool-2", 1, name="ReadCallback", id=2),
+        ev(14, 2100, "begin", "pool-2", 1, 1024, op="receive", id=3),
+        ev(15, 2200, "callback_end", "pool-2", 1, name="ReadCallback", id=2),
+        ev(16, 2300, "eof", "engine", 1, 0, id=3),
+        ev(17, 2400, "callback_start", "pool-10", 1, name="ReadCallback", id=3),
+        ev(18, 2450, "message", "pool-10", 1, 9, text="hellohell"),
+        ev(19, 2500, "close", "pool-10", 1),
+        ev(20, 2600, "callback_end", "pool-10", 1, name="ReadCallback", id=3),
+        ev(21, 3000, "accept", "engine", 2, id=4, peer=["127.0.0.1", 50002]),
+        ev(22, 3100, "callback_start", "pool-2", None, name="AcceptCallback", id=4),
+        ev(23, 3200, "callback_end", "pool-2", None, name="AcceptCallback", id=4),
+        ev(24, 3300, "op_error", "engine", 2, op="receive", id=5,
+           error="ConnectionResetError: reset"),
+        ev(25, 3400, "callback_start", "pool-1", 2, name="ReadCallback", id=5),
+        ev(26, 3500, "error", "pool-1", 2, error="ConnectionResetError: reset"),
+        ev(27, 3600, "callback_end", "pool-1", 2, name="ReadCallback", id=5),
+        ev(28, 3700, "wait", event="allDone"),
+    ])
+
+
+def synthetic(n_events=10_000, pool=4):
+    """A seed-shaped trace of about ``n_events`` events: many short connections."""
+    out, t, fid, conn = [], 0, 0, 0
+
+    def add(kind, thread, c=None, nbytes=None, **info):
+        out.append(Event(len(out) + 1, t, kind, thread, c, nbytes, info))
+
+    while len(out) < n_events:
+        conn += 1
+        fid += 1
+        worker = f"pool-{conn % pool + 1}"
+        add("wait", "main", event="allDone")
+        t += 40
+        add("accept", "engine", conn, id=fid)
+        add("callback_start", worker, None, name="AcceptCallback", id=fid)
+        t += 10
+        add("wake", "main", event="allDone", signaled=True)
+        add("callback_end", worker, None, name="AcceptCallback", id=fid)
+        for k in range(3):
+            t += 30
+            add("client_send", "client-1", conn, 7)
+            fid += 1
+            add("chunk", "engine", conn, 7 if k else 14, id=fid)
+            t += 5
+            add("callback_start", worker, conn, name="ReadCallback", id=fid)
+            t += 25
+            add("callback_end", worker, conn, name="ReadCallback", id=fid)
+        fid += 1
+        add("eof", "engine", conn, 0, id=fid)
+        add("callback_start", worker, conn, name="ReadCallback", id=fid)
+        add("close", worker, conn)
+        t += 10
+        add("callback_end", worker, conn, name="ReadCallback", id=fid)
+    return Trace(out)
+
+
+def artist(ax, gid):
+    found = [a for a in ax.get_children() if a.get_gid() == gid]
+    assert len(found) == 1, f"expected one artist {gid!r}, found {len(found)}"
+    return found[0]
+
+
+def ytick_labels(ax):
+    return [t.get_text() for t in ax.get_yticklabels()]
+
+
+def legend_texts(ax):
+    legend = ax.get_legend()
+    assert legend is not None
+    return [t.get_text() for t in legend.get_texts()]
+
+
+# -- plot_lanes ------------------------------------------------------------------
+
+def test_lanes_one_row_per_thread_in_natural_order():
+    ax = plots.plot_lanes(small_run())
+    assert ytick_labels(ax) == ["main", "engine", "pool-1", "pool-2", "pool-10"]
+
+
+def test_lanes_leave_client_threads_out():
+    assert "client-1" not in ytick_labels(plots.plot_lanes(small_run()))
+
+
+def test_lanes_draw_one_bar_per_callback_run():
+    ax = plots.plot_lanes(small_run())
+    assert len(artist(ax, "callbacks").get_paths()) == 5
+
+
+def test_lanes_bar_spans_the_callback_on_its_thread():
+    runs = plots.lane_model(small_run())["runs"]
+    assert ("pool-2", 2000, 2200, "ReadCallback", 1, 0) in runs
+
+
+def test_accept_callback_takes_the_accepted_connection():
+    runs = plots.lane_model(small_run())["runs"]
+    accepts = [r for r in runs if r[3] == "AcceptCallback"]
+    assert [r[4] for r in accepts] == [1, 2]
+
+
+def test_lanes_show_main_waiting_from_wait_to_wake():
+    waits = plots.lane_model(small_run())["waits"]
+    assert ("main", 20, 1400, "allDone") in waits
+
+
+def test_a_wait_never_woken_lasts_to_the_end_of_the_trace():
+    waits = plots.lane_model(small_run())["waits"]
+    assert ("main", 3700, 3700, "allDone") in waits
+
+
+def test_lanes_draw_the_waits():
+    ax = plots.plot_lanes(small_run())
+    assert len(artist(ax, "waits").get_paths()) == 2
+
+
+def test_queue_wait_runs_from_completion_to_callback_start():
+    queued = plots.lane_model(small_run())["queued"]
+    assert ("pool-2", 1700, 2000, 1) in queued
+
+
+def test_lanes_draw_one_queue_line_per_completed_operation():
+    ax = plots.plot_lanes(small_run())
+    assert len(artist(ax, "queued").get_segments()) == 5
+
+
+def test_a_callback_cut_by_the_end_of_the_trace_runs_to_the_end():
+    events = small_run().events[:-2]  # cut inside the last ReadCallback
+    runs = plots.lane_model(events)["runs"]
+    assert ("pool-1", 3400, 3500, "ReadCallback", 2, 0) in runs
+
+
+def test_an_inline_callback_is_drawn_nested_inside_its_caller():
+    trace = [ev(1, 0, "callback_start", "pool-1", 1, name="ReadCallback", id=1),
+             ev(2, 10, "callback_start", "pool-1", 1, name="ReadCallback", id=2),
+             ev(3, 20, "callback_end", "pool-1", 1, name="ReadCallback", id=2),
+             ev(4, 30, "callback_end", "pool-1", 1, name="ReadCallback", id=1)]
+    depths = sorted(r[5] for r in plots.lane_model(trace)["runs"])
+    assert depths == [0, 1]
+
+
+def test_lanes_have_title_axis_labels_and_legend():
+    ax = plots.plot_lanes(small_run())
+    assert "5 callbacks" in ax.get_title(loc="left")
+    assert "ms" in ax.get_xlabel()
+    assert "conn 1" in legend_texts(ax)
+
+
+def test_lanes_time_axis_is_in_milliseconds():
+    lo, hi = plots.plot_lanes(small_run()).get_xlim()
+    assert lo < 0.0 and 3.7 < hi < 4.0
+
+
+def test_lanes_mark_errors():
+    ax = plots.plot_lanes(small_run())
+    assert "error" in legend_texts(ax)
+
+
+def test_lanes_draw_an_empty_trace():
+    ax = plots.plot_lanes(Trace())
+    assert ytick_labels(ax) == []
+
+
+# -- plot_chunks -----------------------------------------------------------------
+
+def test_chunks_one_row_per_connection():
+    assert ytick_labels(plots.plot_chunks(small_run())) == ["conn 1", "conn 2"]
+
+
+def test_chunks_draw_every_client_piece_and_every_receive():
+    ax = plots.plot_chunks(small_run())
+    assert len(artist(ax, "client_send").get_offsets()) == 2
+    assert len(artist(ax, "chunk").get_offsets()) == 1
+
+
+def test_chunks_put_the_client_above_the_server():
+    ax = plots.plot_chunks(small_run())
+    client_y = artist(ax, "client_send").get_offsets()[0][1]
+    server_y = artist(ax, "chunk").get_offsets()[0][1]
+    assert client_y < server_y  # the y axis points down
+
+
+def test_chunks_label_each_marker_with_its_bytes():
+    ax = plots.plot_chunks(small_run())
+    assert sorted(t.get_text() for t in ax.texts) == ["4", "5", "9"]
+
+
+def test_chunk_markers_grow_with_their_bytes():
+    ax = plots.plot_chunks(small_run())
+    small, big = artist(ax, "client_send").get_sizes()  # 5 then 4 bytes
+    assert small > big
+
+
+def test_chunks_mark_accept_eof_message_and_close():
+    ax = plots.plot_chunks(small_run())
+    for gid in ("accept", "eof", "message", "close"):
+        artist(ax, gid)
+
+
+def test_chunks_have_title_and_legend():
+    ax = plots.plot_chunks(small_run())
+    assert "2 client pieces, 1 server receives" in ax.get_title(loc="left")
+    assert "server receive (lower square)" in legend_texts(ax)
+
+
+def test_chunks_sample_many_connections_and_say_so():
+    ax = plots.plot_chunks(synthetic(5000))
+    assert f"showing {plots.MAX_CHUNK_ROWS} of" in ax.get_title(loc="left")
+
+
+# -- plot_summary ----------------------------------------------------------------
+
+def test_summary_counts_callbacks_per_thread():
+    ax_threads, _ = plots.plot_summary(small_run())
+    per_thread = [0.0] * 3
+    for bar in ax_threads.patches:  # stacked: one bar per (callback name, thread)
+        per_thread[round(bar.get_y() + bar.get_height() / 2)] += bar.get_width()
+    assert ytick_labels(ax_threads) == ["pool-1", "pool-2", "pool-10"]
+    assert per_thread == [2, 2, 1]
+
+
+def test_summary_histograms_bytes_per_receive():
+    _, ax_bytes = plots.plot_summary(small_run())
+    assert sum(p.get_height() for p in ax_bytes.patches) == 1
+
+
+# -- big traces and the PNG ------------------------------------------------------
+
+def test_a_10000_event_trace_draws():
+    trace = synthetic(10_000)
+    fig = plots.demo_figure(trace, summary=True)
+    fig.canvas.draw()
+    assert len(fig.axes) == 4
+
+
+def test_save_demo_figure_writes_a_png(tmp_path):
+    path = tmp_path / "demo.png"
+    plots.save_demo_figure(small_run(), path)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_demo_figure_adds_the_summary_for_big_runs():
+    assert len(plots.demo_figure(synthetic(2000)).axes) == 4
+
+
+def test_demo_figure_leaves_the_summary_out_for_small_runs():
+    assert len(plots.demo_figure(small_run()).axes) == 2
+
+
+# -- a real run --------------------------------------------------------------------
+
+def _client(address, pieces, emit):
+    with socket.create_connection(address, timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        port = s.getsockname()[1]
+        for piece in pieces:
+            s.sendall(piece)
+            emit("client_send", None, len(piece), port=port)
+            time.sleep(0.002)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(16)  # the seed server closes without a reply
+
+
+@pytest.fixture(scope="module")
+def real_trace():
+    with start_server("seed", pool=2) as server:
+        clients = [threading.Thread(target=_client,
+                                    args=(server.address, [b"hello ", b"world"],
+                                          server.runtime.tracer.emit))
+                   for _ in range(3)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(10)
+        deadline = time.monotonic() + 10
+        while len(server.trace.of_kind("close")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return server.trace
+
+
+def test_real_run_lanes_start_with_main_engine_and_the_pool(real_trace):
+    lanes = ytick_labels(plots.plot_lanes(real_trace))
+    assert lanes[0] == "main" and "engine" in lanes
+    assert {name for name in lanes if name.startswith("pool-")} <= {"pool-1", "pool-2"}
+
+
+def test_real_run_lanes_draw_every_callback(real_trace):
+    ax = plots.plot_lanes(real_trace)
+    starts = len(real_trace.of_kind("callback_start"))
+    assert len(artist(ax, "callbacks").get_paths()) == starts
+
+
+def test_real_run_chunks_have_a_row_per_client(real_trace):
+    assert len(ytick_labels(plots.plot_chunks(real_trace))) == 3
+
+
+def test_real_run_chunks_draw_every_client_piece(real_trace):
+    ax = plots.plot_chunks(real_trace)
+    assert len(artist(ax, "client_send").get_offsets()) == 6
+
+
+def test_lanes_since_leaves_earlier_callbacks_out():
+    ax = plots.plot_lanes(small_run(), since=2300)
+    assert len(artist(ax, "callbacks").get_paths()) == 3
+
+
+def test_lanes_since_cuts_a_wait_that_began_earlier():
+    waits = plots._clip(plots.lane_model(small_run()), 1000)["waits"]
+    assert ("main", 1000, 1400, "allDone") in waits
