@@ -101,8 +101,11 @@ class Socket:
             raise ValueError(f"end_{op} was given the result of another socket's operation")
         try:
             result = ar._end(op)
-        finally:
-            self.runtime.tracer.emit("end", self.conn, op=op, id=ar.id)
+        except BaseException as exc:
+            self.runtime.tracer.emit("end", ar.conn, op=op, id=ar.id, error=type(exc).__name__)
+            raise
+        self.runtime.tracer.emit("end", ar.conn, result if isinstance(result, int) else None,
+                                 op=op, id=ar.id)
         return result
 
     def _check_open(self) -> None:

@@ -43,6 +43,9 @@ class AsyncResult:
 
     @property
     def conn(self) -> Optional[int]:
+        """The connection this operation is about: an accept's is the new one."""
+        if self.op == "accept" and self.is_completed and self._result is not None:
+            return self._result.conn
         return self.socket.conn
 
     @property

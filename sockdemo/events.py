@@ -21,10 +21,13 @@ connected       a connect completed
 op_error        an operation completed with an error; info: op, error
 callback_start  a worker entered a callback; info: name, id
 callback_end    the callback returned or raised; info: name, id
-end             ``end_<op>`` returned; info: op
+end             ``end_<op>`` returned (nbytes: what it returned, for receive and
+                send) or raised (info: error); info: op, id
 set, reset      ``ManualResetEvent.set``/``reset``; info: event
 wait, wake      a thread started / stopped waiting in ``wait_one``;
-                info: event, (wake) signaled
+                info: event, (wake) signaled, interrupted (the runtime stopped)
+listen          ``Socket.listen``; info: endpoint, backlog
+sleep           ``runtime.sleep`` (simulator); info: seconds
 console         ``Console.WriteLine``; info: text
 message         the server finished a message; info: text
 close           a socket was closed
@@ -32,6 +35,8 @@ shutdown        ``Socket.shutdown``; info: how
 error           the server's own error report or an unhandled callback error;
                 info: error
 client_send     a client wrote a piece; info: port (its local port)
+client_*        the client fleet's other steps, each with info port: connect,
+                connected, shutdown, recv, eof, close, reset, timeout, error
 hook_error      a hook raised and was unsubscribed; info: error
 ==============  ==============================================================
 """

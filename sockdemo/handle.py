@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from .echo_server import EchoServer
 from .fixed_server import FixedServer
+from .instrument import wait_for_events
 from .real_runtime import RealRuntime
 from .seed_server import SeedServer
 from .trace import Trace
@@ -43,7 +44,11 @@ class ServerHandle:
         self.trace = Trace()
         if trace:
             self.runtime.tracer.subscribe(self.trace)
-        self.server = server(self.runtime, host, port, backlog, **server_options)
+        try:
+            self.server = server(self.runtime, host, port, backlog, **server_options)
+        except BaseException:
+            self.runtime.stop()  # a bad option must not leave the engine running
+            raise
         self._main: Optional[threading.Thread] = None
         self._failure: Optional[BaseException] = None
 
@@ -110,6 +115,12 @@ class ServerHandle:
             self._main.join(timeout)
             if self._main.is_alive():
                 raise RuntimeError(f"the server's main thread did not stop within {timeout} s")
+
+    def wait_for(self, match, count: int = 1, timeout: float = 10.0) -> list:
+        """Wait until ``count`` events of this run match ``match`` (a kind such
+        as ``"message"``, or a predicate on an Event), those already traced
+        included; return them. Raises ``TimeoutError`` after ``timeout`` s."""
+        return wait_for_events(self.runtime.tracer, self.trace, match, count, timeout)
 
     def __enter__(self) -> "ServerHandle":
         if self._main is None:

@@ -14,11 +14,14 @@ thread ends, so an ident looked up later could name the wrong thread.
 from __future__ import annotations
 
 import threading
+from threading import current_thread
 from typing import Callable, Optional
 
 from .events import Event
 
-__all__ = ["Tracer", "Hook"]
+_make_event = Event.make
+
+__all__ = ["Tracer", "Hook", "wait_for_events"]
 
 Hook = Callable[[Event], None]
 
@@ -45,23 +48,67 @@ class Tracer:
 
     def emit(self, kind: str, conn: Optional[int] = None,
              nbytes: Optional[int] = None, **info) -> None:
-        if not self._hooks:
-            return
-        thread = threading.current_thread().name
-        with self._lock:
-            self._deliver(kind, thread, conn, nbytes, info)
+        if self._hooks:
+            self._deliver(kind, current_thread().name, conn, nbytes, info)
 
-    def _deliver(self, kind, thread, conn, nbytes, info) -> None:
+    def _deliver(self, kind: str, thread: str, conn, nbytes, info: dict) -> None:
+        """Number one event, build it and hand it to every hook (the simulator's
+        tracer calls this after its own scheduling point)."""
+        with self._lock:
+            self._seq += 1
+            event = _make_event(self._seq, self._clock_us(), kind, thread, conn, nbytes, info)
+            for hook in self._hooks:
+                try:
+                    hook(event)
+                except Exception as exc:  # a broken hook must never break the server
+                    self._drop(hook, exc, thread)
+
+    def _drop(self, hook: Hook, exc: Exception, thread: str) -> None:
+        """Unsubscribe a hook that raised and tell the others (holds the lock)."""
+        self._hooks = tuple(h for h in self._hooks if h is not hook)
         self._seq += 1
-        event = Event.make(self._seq, self._clock_us(), kind, thread, conn, nbytes, info)
-        broken = []
-        for hook in self._hooks:
+        event = _make_event(self._seq, self._clock_us(), "hook_error", thread, None, None,
+                            {"hook": getattr(hook, "__qualname__", repr(hook)),
+                             "error": f"{type(exc).__name__}: {exc}"})
+        for other in self._hooks:
             try:
-                hook(event)
-            except Exception as exc:  # a broken hook must never break the server
-                broken.append((hook, exc))
-        for hook, exc in broken:
-            self._hooks = tuple(h for h in self._hooks if h is not hook)
-            self._deliver("hook_error", thread, None, None,
-                          {"hook": getattr(hook, "__qualname__", repr(hook)),
-                           "error": f"{type(exc).__name__}: {exc}"})
+                other(event)
+            except Exception as second:
+                self._drop(other, second, thread)
+
+
+def wait_for_events(tracer: Tracer, recorded, match, count: int = 1,
+                    timeout: float = 10.0) -> list:
+    """Block until ``count`` events match, counting those already in ``recorded``
+    (a Trace) too; return the first ``count`` in ``seq`` order.
+
+    ``match`` is an event kind (``"message"``) or a predicate on an Event. The
+    hook goes in before looking back, so no event slips between the two; on
+    timeout, a ``TimeoutError`` says how many were seen."""
+    predicate = match if callable(match) else (lambda event: event.kind == match)
+    found: dict = {}
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def add(event: Event) -> None:
+        with lock:
+            found[event.seq] = event
+            if len(found) >= count:
+                enough.set()
+
+    def hook(event: Event) -> None:
+        if predicate(event):
+            add(event)
+
+    tracer.subscribe(hook)
+    try:
+        for event in recorded.events:
+            if predicate(event):
+                add(event)
+        if not enough.wait(timeout):
+            what = match if isinstance(match, str) else getattr(match, "__name__", "matching")
+            raise TimeoutError(f"saw {len(found)} of {count} {what} events within {timeout} s")
+        with lock:
+            return [found[seq] for seq in sorted(found)][:count]
+    finally:
+        tracer.unsubscribe(hook)

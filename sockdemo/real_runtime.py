@@ -24,7 +24,7 @@ import time
 import weakref
 from typing import Optional
 
-from .errors import ThreadInterrupted
+from .errors import ObjectDisposedError, ThreadInterrupted
 from .real_socket import RealSocket
 from .runtime import Runtime, Timer
 from .thread_pool import ThreadPool
@@ -60,6 +60,7 @@ class RealRuntime(Runtime):
         self.pool = ThreadPool(self._run_callback, pool or os.cpu_count() or 2,
                                inject_after=INJECTION_DELAY if inject else None)
         self.stopping = False
+        self._selector_closed = False
         self._stop_lock = threading.Lock()
         self._stopped = threading.Event()
         self._sockets: set = set()
@@ -103,38 +104,56 @@ class RealRuntime(Runtime):
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close everything and join every thread started; safe to call twice."""
-        with self._stop_lock:
-            first = not self.stopping
-            self.stopping = True
-        if first:
-            self._stopped.set()
-            # The pool refuses work first, so the completions that closing
-            # produces below are dropped, never run against a stopped server.
-            self.pool.close()
-            for flag in list(self._flags):
-                flag.set()
-            for sock in list(self._sockets):
-                sock.close()
-            self._wake()
-        me = threading.current_thread()
-        if self._engine is not me:
-            self._engine.join(timeout)
-            if self._engine.is_alive():
-                raise RuntimeError(f"the engine thread did not stop within {timeout} s")
+        self._shut_down()
+        if self._engine is threading.current_thread():
+            raise RuntimeError("stop() was called on the engine thread; it cannot join itself")
+        self._engine.join(timeout)
+        if self._engine.is_alive():
+            raise RuntimeError(f"the engine thread did not stop within {timeout} s")
         self.pool.join(timeout)
-        if first and self._engine is not me:
-            self._selector.close()
-            self._wake_r.close()
-            self._wake_w.close()
+        with self._stop_lock:
+            if not self._selector_closed:
+                self._selector_closed = True
+                self._selector.close()
+                self._wake_r.close()
+                self._wake_w.close()
+
+    def _shut_down(self) -> None:
+        """The part of stopping any thread may do, even a pool thread: no joins."""
+        with self._stop_lock:
+            if self.stopping:
+                return
+            self.stopping = True
+        self._stopped.set()
+        # The pool refuses work first, so the completions that closing
+        # produces below are dropped, never run against a stopped server.
+        self.pool.close()
+        for flag in list(self._flags):
+            flag.set()
+        for sock in list(self._sockets):
+            sock.close()
+        self._wake()
+
+    def _adopt(self, sock) -> None:
+        """Count a new socket as ours, so stop closes it; refuse it once stopping."""
+        with self._stop_lock:
+            if not self.stopping:
+                self._sockets.add(sock)
+                return
+        sock._sock.close()
+        raise ObjectDisposedError("runtime")
 
     def _stop_from_callback(self) -> None:
-        self.stop()
+        # A pool thread cannot join the pool; whoever owns the runtime joins later.
+        self._shut_down()
 
     # -- the world's primitives ------------------------------------------------
 
     def _new_flag(self, initial: bool) -> _Flag:
         flag = _Flag(self, initial)
         self._flags.add(flag)
+        if self.stopping:  # made after stop's sweep: its waits must not block forever
+            flag.set()
         return flag
 
     def _queue(self, item) -> None:

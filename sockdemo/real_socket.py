@@ -39,7 +39,7 @@ class RealSocket(Socket):
         self._writer = None   # the pending send or connect
         self._mask = 0        # what the selector watches for us
         self.remote_endpoint = remote_endpoint
-        runtime._sockets.add(self)
+        runtime._adopt(self)
 
     def __repr__(self) -> str:
         return f"<RealSocket conn={self.conn} fd={self._fd}{' closed' if self.closed else ''}>"

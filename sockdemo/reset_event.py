@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .errors import ThreadInterrupted
+
 __all__ = ["ManualResetEvent"]
 
 
@@ -40,6 +42,10 @@ class ManualResetEvent:
     def wait_one(self, timeout: Optional[float] = None) -> bool:
         """Block until set; ``timeout`` in seconds (None waits forever)."""
         self._tracer.emit("wait", event=self.name, timeout=timeout)
-        signaled = self._flag.wait(timeout)
+        try:
+            signaled = self._flag.wait(timeout)
+        except ThreadInterrupted:
+            self._tracer.emit("wake", event=self.name, signaled=False, interrupted=True)
+            raise
         self._tracer.emit("wake", event=self.name, signaled=signaled)
         return signaled

@@ -18,6 +18,7 @@ runtime, which is as close to dying as a server in a notebook should get.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any, Callable, Optional
 
@@ -25,14 +26,26 @@ from .console import Console
 from .instrument import Tracer
 from .reset_event import ManualResetEvent
 
-__all__ = ["Runtime", "Timer", "callback_name"]
+__all__ = ["Runtime", "Timer", "callback_name", "describe_error", "preview", "PREVIEW_BYTES"]
 
-_PREVIEW_BYTES = 64
+PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
+
+
+def preview(data) -> str:
+    """The first bytes of a chunk as trace text: ASCII, other bytes as ``\\xNN``."""
+    return bytes(data[:PREVIEW_BYTES]).decode("ascii", "backslashreplace")
 
 
 def callback_name(callback) -> str:
-    """``accept_callback`` -> ``AcceptCallback``, the name the page uses."""
-    name = getattr(callback, "__name__", "callback").strip("<>_")
+    """``accept_callback`` -> ``AcceptCallback``, the name the page uses
+    (given the function, or its name as a trace keeps it)."""
+    return _pascal_case(callback if isinstance(callback, str)
+                        else getattr(callback, "__name__", "callback"))
+
+
+@functools.lru_cache(maxsize=256)
+def _pascal_case(name: str) -> str:
+    name = name.strip("<>_")
     return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Callback"
 
 
@@ -110,9 +123,8 @@ class Runtime:
             emit("accept", result.conn, id=ar.id, peer=list(result.remote_endpoint))
         elif op == "receive" and result:
             buffer, offset, _ = ar._args
-            data = bytes(buffer[offset:offset + min(result, _PREVIEW_BYTES)])
             emit("chunk", conn, result, id=ar.id,
-                 data=data.decode("ascii", "backslashreplace"))
+                 data=preview(memoryview(buffer)[offset:offset + result]))
         elif op == "receive":
             emit("eof", conn, 0, id=ar.id)
         elif op == "send":

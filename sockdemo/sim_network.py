@@ -30,16 +30,12 @@ from typing import Optional
 
 from .apm_socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket
 from .errors import InvalidOperationError, ObjectDisposedError
+from .runtime import preview
 from .sim_kernel import us
 
 __all__ = ["Network", "SimSocket", "ClientRun"]
 
-_PREVIEW = 64
 FIRST_CLIENT_PORT = 50001
-
-
-def _text(data: bytes) -> str:
-    return bytes(data[:_PREVIEW]).decode("ascii", "backslashreplace")
 
 
 class Network:
@@ -314,7 +310,7 @@ class ClientRun:
             if self.server_closed:
                 break
             self.state = "sending"
-            self._emit("client_send", len(data), data=_text(data))
+            self._emit("client_send", len(data), data=preview(data))
             self._to_server(lambda sock, d=bytes(data): sock.arrive(d))
         if s.end == "reset":
             self.state = "reset"
@@ -397,7 +393,7 @@ class ClientRun:
 
     def server_data(self, data: bytes) -> None:
         self.reply += data
-        self._emit("client_recv", len(data), data=_text(data))
+        self._emit("client_recv", len(data), data=preview(data))
 
     def server_fin(self) -> None:
         self.server_closed = True

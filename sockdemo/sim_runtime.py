@@ -60,9 +60,7 @@ class SimTracer(Tracer):
             thread = k.current.name
         else:
             thread = threading.current_thread().name
-        if not self._hooks:
-            return
-        with self._lock:
+        if self._hooks:
             self._deliver(kind, thread, conn, nbytes, info)
 
 

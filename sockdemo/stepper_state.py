@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .events import Event
+from .runtime import PREVIEW_BYTES, callback_name
 from .source_map import (COMPLETIONS, MAIN, NOWHERE, RUNTIME, SourceRef, console_key,
                          locate)
 
 __all__ = ["state_at", "StepperModel", "StepState", "ThreadState", "Frame",
-           "PendingOp", "ConnState", "describe_event", "model_for", "PREVIEW_BYTES", "EVERY"]
+           "PendingOp", "ConnState", "describe_event", "model_for", "EVERY"]
 
-PREVIEW_BYTES = 64   # the runtime's chunk preview (runtime._PREVIEW_BYTES)
+STOPPED = "(stopped)"  # what a thread interrupted by the runtime's stop waits on
 EVERY = 64           # events between checkpoints
 RECENT = 256         # states kept for stepping back over what was just shown
 
@@ -97,6 +98,8 @@ class ThreadState:
             return text
         if self.activity == "idle":
             return "idle in the pool"
+        if self.activity == "stopped":
+            return "stopped (interrupted when the server stopped)"
         if self.activity == "polling":
             return "polling the sockets (selector loop)"
         if self.role == "main":
@@ -293,6 +296,8 @@ def _thread_key(t: ThreadState):
 def _activity(role: str, frames: tuple, waiting: Optional[str]) -> str:
     if waiting == "sleep":
         return "sleeping"
+    if waiting == STOPPED:
+        return "stopped"
     if waiting is not None:
         return "blocked" if _HANDLE.fullmatch(waiting) else "waiting"
     if frames:
@@ -301,9 +306,7 @@ def _activity(role: str, frames: tuple, waiting: Optional[str]) -> str:
 
 
 def _callback_name(fn_name) -> Optional[str]:
-    if not fn_name:
-        return None
-    return "".join(p[:1].upper() + p[1:] for p in str(fn_name).strip("<>_").split("_")) or None
+    return callback_name(str(fn_name)) if fn_name else None
 
 
 def _op_of(kind: str) -> str:
@@ -423,7 +426,7 @@ class _Builder:
         elif kind == "wait":
             waiting = str(info.get("event"))
         elif kind == "wake":
-            waiting = None
+            waiting = STOPPED if info.get("interrupted") else None
         elif kind in ("set", "reset"):
             self.signals[str(info.get("event"))] = kind == "set"
         elif kind == "console":

@@ -8,11 +8,20 @@ check (the CLR's "gate thread", here a timer on the engine) adds one worker
 each time the queue has waited that long without a worker taking anything:
 about 500 ms in .NET.
 
+Like the CLR's work-stealing pool, a worker keeps what it queues itself: a
+callback whose ``begin_receive`` completes at once queues the next callback
+on its own worker's local list, which that worker runs as soon as the current
+callback returns. No other worker is woken for it, and one connection's
+callbacks stay on one thread while its bytes keep arriving; completions that
+come from the engine or the main thread go to the shared queue, and any
+worker takes them.
+
 Only the real world uses this class; the simulator has a virtual pool with
 the same rules.
 """
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -39,12 +48,17 @@ class ThreadPool:
         self._waiting = 0  # queued items no worker has taken yet
         self._last_take = time.monotonic()
         self._stopping = False
+        self._local = threading.local()
 
     @property
     def threads(self) -> list[str]:
         return [w.name for w in self._workers]
 
     def queue(self, item) -> None:
+        local = getattr(self._local, "items", None)
+        if local is not None and not self._stopping:  # queued by one of our workers
+            local.append(item)
+            return
         self._queue.put(item)
         with self._lock:
             self._waiting += 1
@@ -90,6 +104,7 @@ class ThreadPool:
         worker.start()
 
     def _work(self) -> None:
+        local = self._local.items = collections.deque()
         while True:
             with self._lock:
                 self._idle += 1
@@ -101,9 +116,10 @@ class ThreadPool:
                 self._last_take = time.monotonic()
             if item is None:
                 return
-            if self._stopping:
-                continue
-            try:
-                self._run(item)
-            except ThreadInterrupted:
-                pass
+            while item is not None and not self._stopping:
+                try:
+                    self._run(item)
+                except ThreadInterrupted:
+                    pass
+                item = local.popleft() if local else None
+            local.clear()

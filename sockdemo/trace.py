@@ -28,7 +28,6 @@ import bisect
 import dataclasses
 import json
 import re
-import threading
 from typing import Any, Iterable, Iterator, Mapping
 
 from .events import Event
@@ -97,7 +96,6 @@ class Trace:
     """A recorded run: a tracer hook, a list of events, a Chrome trace file."""
 
     def __init__(self, events: Iterable[Event] = ()):
-        self._lock = threading.Lock()
         self._events: list[Event] = []
         self._conn_of_port: dict[int, int] = {}
         self._waiting: dict[int, list[int]] = {}   # port -> seqs not yet resolved
@@ -105,19 +103,18 @@ class Trace:
             self(ev)
 
     # -- recording ---------------------------------------------------------
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            self._record(event)
-
-    def _record(self, ev: Event) -> None:
-        if any(type(v) not in _SCALARS for v in ev.info.values()):
-            ev = dataclasses.replace(ev, info=_plain(dict(ev.info)))
-        if ev.kind.startswith("client_") and ev.conn is None:
+    def __call__(self, ev: Event) -> None:
+        # No lock of our own: a tracer delivers one event at a time, in order.
+        for value in ev.info.values():
+            if type(value) not in _SCALARS:
+                ev = dataclasses.replace(ev, info=_plain(dict(ev.info)))
+                break
+        if ev.conn is None and ev.kind.startswith("client_"):
             ev = self._client_event(ev)
         events = self._events
         if not events or ev.seq > events[-1].seq:
             events.append(ev)
-        else:  # the tracer delivers in seq order; this only guards hand-built lists
+        else:  # only hand-built lists arrive out of order
             events.insert(bisect.bisect(events, ev.seq, key=_seq), ev)
         if ev.kind == "accept" and ev.conn is not None:
             peer = ev.info.get("peer")
@@ -144,8 +141,7 @@ class Trace:
     # -- reading -----------------------------------------------------------
     @property
     def events(self) -> list[Event]:
-        with self._lock:
-            return list(self._events)
+        return list(self._events)  # one C-level copy: safe while a run still records
 
     def __len__(self) -> int:
         return len(self._events)

@@ -1,0 +1,141 @@
+"""ServerHandle: a server in the background that a notebook can start and stop cleanly."""
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for
+from sockdemo.handle import ServerHandle, start_server
+
+
+def settle_threads(before: set, timeout: float = WAIT) -> set:
+    """Threads not in ``before``; Python may need a moment to drop a joined thread
+    from ``threading.enumerate``, so look until they are gone or the time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        extra = {t for t in threading.enumerate() if t.ident not in before}
+        if not extra or time.monotonic() > deadline:
+            return extra
+        time.sleep(0.01)
+
+
+def test_address_is_loopback_with_a_real_port(server):
+    handle = server("seed", pool=1)
+    host, port = handle.address
+    assert host == "127.0.0.1" and 0 < port < 65536 and handle.port == port
+
+
+def test_handle_serves_a_client(server):
+    handle = server("seed", pool=1)
+    send_message(handle.address, b"hello")
+    wait_for(handle, lambda e: e.kind == "message", "the message")
+
+
+@pytest.mark.parametrize("mode", ["seed", "fixed", "echo"])
+def test_start_stop_fifty_times_leaves_no_threads_and_no_fds(mode):
+    threads_before = {t.ident for t in threading.enumerate()}
+    fds_before = open_fds()
+    for i in range(50):
+        handle = start_server(mode, pool=2)
+        if i % 10 == 0:  # now and then a client too, so pool threads and accepted sockets exist
+            with Client(handle.address) as client:
+                client.send(b"hi<EOF>" if mode == "echo" else b"hi").half_close()
+                client.recv_all()
+            wait_for(handle, lambda e: e.kind == "message", "the message")
+        handle.stop()
+    extra = settle_threads(threads_before)
+    assert not extra, f"threads left behind: {sorted(t.name for t in extra)}"
+    assert open_fds() - fds_before == set(), "file descriptors left open"
+
+
+def test_stop_is_idempotent(server):
+    handle = server("seed", pool=1)
+    handle.stop()
+    handle.stop()
+    assert not handle.running
+
+
+def test_context_manager_starts_and_stops():
+    with ServerHandle("seed", pool=1) as handle:
+        assert handle.running
+        send_message(handle.address, b"inside")
+        wait_for(handle, lambda e: e.kind == "message", "the message")
+    assert not handle.running
+    assert "Read 6 bytes from socket.\n Data : inside" in handle.console  # still there after stop
+
+
+def test_start_server_context_manager_stops_on_exit():
+    with start_server("fixed", pool=1) as handle:
+        address = handle.address
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=WAIT).close()
+
+
+def test_a_handle_cannot_be_started_twice(server):
+    handle = server("seed", pool=1)
+    with pytest.raises(RuntimeError):
+        handle.start()
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError):
+        ServerHandle("nonsense")
+
+
+def test_a_bad_server_option_leaves_no_thread_and_no_fd_behind():
+    threads_before = {t.ident for t in threading.enumerate()}
+    fds_before = open_fds()
+    with pytest.raises(ValueError):
+        ServerHandle("fixed", max_message=0)
+    extra = settle_threads(threads_before, timeout=0.5)
+    assert not extra, f"threads left behind: {sorted(t.name for t in extra)}"
+    assert open_fds() - fds_before == set(), "file descriptors left open"
+
+
+def test_start_on_a_busy_port_raises_and_cleans_up():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        threads_before = {t.ident for t in threading.enumerate()}
+        with pytest.raises(RuntimeError, match="did not start listening"):
+            start_server("seed", port=busy.getsockname()[1], pool=1)
+        assert not settle_threads(threads_before)
+
+
+@pytest.mark.parametrize("mode", ["seed", "fixed"])
+def test_stop_while_a_client_is_mid_message_is_prompt_and_closes_everything(server, mode):
+    handle = server(mode, pool=2)
+    with Client(handle.address) as client:
+        conn = conn_of(handle, client)
+        client.send(b"the first half of a mess")
+        wait_for(handle, lambda e: e.kind == "chunk" and e.conn == conn, "the first half")
+        started = time.monotonic()
+        handle.stop()
+        assert time.monotonic() - started < 2.0, "stop took too long"
+        assert client.closed_by_server(), "the client's connection was left open"
+    assert not handle.running
+    assert handle.runtime._sockets == set()
+    assert handle.trace.of_kind("message") == []
+
+
+def ipv6_loopback():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_ipv6_loopback_works(server):
+    handle = server("seed", host="::1", pool=1)
+    assert handle.address[0] == "::1"
+    wait_for(handle, lambda e: e.kind == "console" and e["text"].startswith("Waiting"), "the waiting line")
+    assert handle.console[1] == f"Local address and port : [::1]:{handle.port}"
+    send_message(handle.address, b"over six")
+    [message] = wait_for(handle, lambda e: e.kind == "message", "the message")
+    assert message["text"] == "over six"

@@ -1,0 +1,132 @@
+"""ManualResetEvent on the real runtime: set/reset/wait_one, its trace, and stop."""
+import threading
+
+import pytest
+
+from conftest import WAIT, wait_for
+from sockdemo.errors import ThreadInterrupted
+
+
+def test_a_new_event_is_reset_and_wait_times_out_false(lab):
+    event = lab(pool=1).runtime.manual_reset_event(name="gate")
+    assert not event.is_set
+    assert event.wait_one(0.01) is False
+
+
+def test_initially_set_event_does_not_block(lab):
+    event = lab(pool=1).runtime.manual_reset_event(True, "gate")
+    assert event.is_set and event.wait_one(0) is True
+
+
+def test_set_opens_the_gate_for_every_later_wait(lab):
+    event = lab(pool=1).runtime.manual_reset_event(name="gate")
+    assert event.set() is True
+    assert [event.wait_one(0) for _ in range(3)] == [True, True, True]
+
+
+def test_reset_closes_the_gate_again(lab):
+    event = lab(pool=1).runtime.manual_reset_event(name="gate")
+    event.set()
+    assert event.reset() is True
+    assert not event.is_set and event.wait_one(0.01) is False
+
+
+def test_set_wakes_a_blocked_waiter(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(event.wait_one(WAIT)), name="waiter")
+    waiter.start()
+    wait_for(lb, lambda e: e.kind == "wait" and e.thread == "waiter", "the waiter's wait")
+    event.set()
+    waiter.join(WAIT)
+    assert not waiter.is_alive() and result == [True]
+
+
+def test_trace_shows_wait_then_set_then_the_woken_waiters_wake(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    waiter = threading.Thread(target=event.wait_one, args=(WAIT,), name="waiter")
+    waiter.start()
+    wait_for(lb, lambda e: e.kind == "wait" and e.thread == "waiter", "the waiter's wait")
+    event.set()
+    waiter.join(WAIT)
+    kinds = [(e.kind, e.thread, e.get("event")) for e in lb.trace.of_kind("wait", "set", "wake")]
+    me = threading.current_thread().name
+    assert kinds == [("wait", "waiter", "gate"), ("set", me, "gate"), ("wake", "waiter", "gate")]
+    assert lb.trace.of_kind("wake")[0]["signaled"] is True
+
+
+def test_timed_out_wait_is_traced_as_not_signaled(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    event.wait_one(0.01)
+    [wait, wake] = lb.trace.of_kind("wait", "wake")
+    assert wait["timeout"] == 0.01 and wake["signaled"] is False
+
+
+def test_reset_is_traced(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="allDone")
+    event.reset()
+    [reset] = lb.trace.of_kind("reset")
+    assert reset["event"] == "allDone"
+
+
+def test_runtime_stop_interrupts_a_waiter(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    outcome = []
+
+    def wait_forever():
+        try:
+            event.wait_one()
+            outcome.append("returned")
+        except ThreadInterrupted:
+            outcome.append("interrupted")
+
+    waiter = threading.Thread(target=wait_forever, name="waiter")
+    waiter.start()
+    wait_for(lb, lambda e: e.kind == "wait" and e.thread == "waiter", "the waiter's wait")
+    lb.runtime.stop()
+    waiter.join(WAIT)
+    assert not waiter.is_alive() and outcome == ["interrupted"]
+
+
+def test_wait_after_stop_raises_at_once(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    lb.runtime.stop()
+    with pytest.raises(ThreadInterrupted):
+        event.wait_one(WAIT)
+
+
+def test_an_interrupted_wait_is_traced_as_an_interrupted_wake(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    waiter = threading.Thread(target=lambda: pytest.raises(ThreadInterrupted, event.wait_one), name="waiter")
+    waiter.start()
+    wait_for(lb, lambda e: e.kind == "wait" and e.thread == "waiter", "the waiter's wait")
+    lb.runtime.stop()
+    waiter.join(WAIT)
+    [wake] = wait_for(lb, lambda e: e.kind == "wake" and e.thread == "waiter", "the waiter's wake")
+    assert wake["signaled"] is False and wake.get("interrupted") is True
+
+
+def test_an_event_made_after_stop_does_not_block_forever(lab):
+    lb = lab(pool=1)
+    lb.runtime.stop()
+    event = lb.runtime.manual_reset_event(name="late")
+    outcome = []
+
+    def wait_forever():
+        try:
+            event.wait_one()
+            outcome.append("returned")
+        except ThreadInterrupted:
+            outcome.append("interrupted")
+
+    waiter = threading.Thread(target=wait_forever, name="late-waiter", daemon=True)
+    waiter.start()
+    waiter.join(1.0)
+    assert outcome == ["interrupted"], "a wait_one begun after stop blocks forever"
