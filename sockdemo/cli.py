@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .apm_socket import format_endpoint
+from .trace import lane_order
 
 __all__ = ["main", "build_parser", "run_demo", "DemoResult"]
 
@@ -317,7 +318,7 @@ class DemoResult:
     def summary(self) -> list[str]:
         trace = self.trace
         callbacks = Counter(ev.thread for ev in trace.of_kind("callback_start"))
-        lanes = sorted(callbacks, key=_lane_key)
+        lanes = lane_order(callbacks)
         failed = [r for r in self.results if r.error is not None]
         lines = [
             f"demo: {_plural(len(self.results), 'client')} against the {self.mode} server on {format_endpoint(self.address)}",
@@ -330,9 +331,6 @@ class DemoResult:
         return lines
 
 
-def _lane_key(name: str):
-    prefix, _, number = name.rpartition("-")
-    return (prefix, int(number)) if number.isdigit() else (name, 0)
 
 
 def run_demo(clients: int = 5, *, pool: Optional[int] = None, mode: str = "seed",

@@ -31,9 +31,10 @@ trace draws in about a second; labels are capped.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Optional
+
+from .trace import lane_order
 
 __all__ = ["plot_lanes", "plot_chunks", "plot_summary", "save_demo_figure",
            "OKABE_ITO", "CONN_COLOURS"]
@@ -69,18 +70,6 @@ def _ms(t: int) -> float:
 
 def conn_colour(conn: Optional[int]) -> str:
     return NO_CONN if conn is None else CONN_COLOURS[(conn - 1) % len(CONN_COLOURS)]
-
-
-def _thread_key(name: str, first: int) -> tuple:
-    """main, engine, pool-1 ... pool-N (natural order), then the rest by first appearance."""
-    if name == "main":
-        return (0, 0, first)
-    if name == "engine":
-        return (1, 0, first)
-    m = re.fullmatch(r"pool-(\d+)", name)
-    if m:
-        return (2, int(m.group(1)), first)
-    return (3, 0, first)
 
 
 def _new_axes(ax, size):
@@ -138,11 +127,7 @@ def _conn_legend(conns: list[int]) -> list:
 
 def lane_names(trace) -> list[str]:
     """The threads ``plot_lanes`` shows, top to bottom: every thread but the clients'."""
-    first: dict[str, int] = {}
-    for i, ev in enumerate(_events(trace)):
-        if ev.thread not in first and not ev.kind.startswith("client_"):
-            first[ev.thread] = i
-    return sorted(first, key=lambda n: _thread_key(n, first[n]))
+    return lane_order(ev.thread for ev in _events(trace) if not ev.kind.startswith("client_"))
 
 
 def lane_model(trace) -> dict:

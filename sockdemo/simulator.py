@@ -10,8 +10,9 @@ Mirrors no .NET piece: it is the debugger the page's reader never had.
 
 With ``choose=True`` the learner is the scheduler: ``runnable()`` lists the
 threads (and network actors) that could go next, ``step(thread="pool-2")``
-runs that one (the Deadlock Empire game). ``step()`` without a thread still
-lets the seeded scheduler pick.
+runs that one (the Deadlock Empire game), and ``replay(["client-1", "main"])``
+runs a whole list of such choices. ``step()`` without a thread still lets the
+seeded scheduler pick.
 
 A simulation owns real (parked) Python threads; ``run`` to the end closes it,
 otherwise use ``close()`` or ``with Simulation(...) as sim``.
@@ -160,6 +161,39 @@ class Simulation:
             if thread is not None:
                 return None
         return self._ready.popleft() if self._ready else None
+
+    def replay(self, choices) -> list[Event]:
+        """Run the threads named in ``choices`` one step each, in order (needs
+        ``choose=True``); return every event performed meanwhile, in order.
+
+        One step of an actor can perform several events (a client connects,
+        writes and half-closes at one instant); ``step`` then hands them out one
+        per call and ignores any choice until they are out (``peek().done``).
+        ``replay`` hands those out first, so each choice really runs its
+        thread, and hands out what the last choice left too. A choice that
+        cannot run at its turn raises ``ValueError`` naming it, its position and
+        what could run; the events before it stay performed."""
+        if not self.choose:
+            raise ValueError("replaying choices needs Simulation(..., choose=True)")
+        performed: list[Event] = []
+
+        def drain() -> None:
+            while self._ready:
+                performed.append(self._ready.popleft())
+
+        for i, name in enumerate(choices):
+            drain()
+            runnable = self.runnable()
+            if name not in runnable:
+                raise ValueError(
+                    f"choice {i} ({name!r}) cannot run now; runnable: {', '.join(runnable) or 'nothing'}"
+                    + ("" if runnable else " (the simulation is over)")
+                    + f"; {len(performed)} event(s) performed by this replay so far")
+            ev = self.step(thread=name)
+            if ev is not None:
+                performed.append(ev)
+        drain()
+        return performed
 
     def run(self, until: Optional[int] = None, max_events: int = MAX_EVENTS) -> Result:
         """Run to the end (or to virtual time ``until``, microseconds); return the result."""

@@ -35,6 +35,7 @@ from .events import Event
 from .runtime import PREVIEW_BYTES, callback_name
 from .source_map import (COMPLETIONS, MAIN, NOWHERE, RUNTIME, SourceRef, console_key,
                          locate)
+from .trace import lane_order
 
 __all__ = ["state_at", "StepperModel", "StepState", "ThreadState", "Frame",
            "PendingOp", "ConnState", "describe_event", "model_for", "EVERY"]
@@ -259,7 +260,8 @@ def describe_event(ev: Optional[Event]) -> str:
         where = f" in {i['where']}" if i.get("where") else ""
         return f"error{where}: {i.get('error')}"
     if k.startswith("client_"):
-        return f"a client {k[7:]} ({ev.nbytes} bytes) on {_on(ev.conn)}"
+        size = f" ({ev.nbytes} bytes)" if ev.nbytes is not None else ""
+        return f"a client {k[7:]}{size} on {_on(ev.conn)}"
     if k == "hook_error":
         return f"a trace hook failed and was removed: {i.get('error')}"
     return k
@@ -285,12 +287,6 @@ def _role(name: str) -> str:
     if _POOL.fullmatch(name):
         return "pool"
     return "client" if name.startswith("client") else "other"
-
-
-def _thread_key(t: ThreadState):
-    m = _POOL.fullmatch(t.name)
-    rank = {"main": 0, "engine": 1, "pool": 2, "client": 4}.get(t.role, 3)
-    return (rank, int(m.group(1)) if m else 0, t.name)
 
 
 def _activity(role: str, frames: tuple, waiting: Optional[str]) -> str:
@@ -476,7 +472,7 @@ class _Builder:
         source = NOWHERE if ev is None else locate(ev, self.last_scope, self.mode, self.last_nth)
         return StepState(
             k=self.k, event=ev, summary=describe_event(ev), t=ev.t if ev else 0,
-            threads=tuple(sorted(self.threads.values(), key=_thread_key)),
+            threads=tuple(self.threads[name] for name in lane_order(self.threads)),
             pending=tuple(self.pending.values()),
             conns=tuple(self.conns.values()),
             signals=tuple(self.signals.items()),

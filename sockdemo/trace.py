@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .events import Event
 
-__all__ = ["Trace"]
+__all__ = ["Trace", "lane_order"]
 
 FORMAT = "sockdemo-trace"
 VERSION = 1
@@ -61,16 +61,21 @@ def _seq(ev: Event) -> int:
     return ev.seq
 
 
-def _thread_order(name: str, first: int) -> tuple:
-    """Sort key for the lanes: main, engine, pool-1 … pool-N, then the rest."""
-    if name in ("main", "MainThread"):
-        return (0, 0, first)
-    if name == "engine":
-        return (1, 0, first)
-    m = re.fullmatch(r"pool-(\d+)", name)
-    if m:
-        return (2, int(m.group(1)), first)
-    return (3, 0, first)
+_NUMBERED = re.compile(r"(pool|client)-(\d+)")
+_LANE_RANKS = {"main": 0, "engine": 1, "pool": 2, "client": 4}
+
+
+def lane_order(names: Iterable[str]) -> list[str]:
+    """Thread names as lanes, top to bottom: ``main``, ``engine``, ``pool-1`` …
+    ``pool-N`` in number order (``pool-10`` after ``pool-2``), then any other
+    thread, then ``client-1`` …; ties keep the order of first appearance."""
+    def key(item):
+        first, name = item
+        m = _NUMBERED.fullmatch(name)
+        if m:
+            return (_LANE_RANKS[m.group(1)], int(m.group(2)), first)
+        return (_LANE_RANKS.get(name, 3), 0, first)
+    return [name for _, name in sorted(enumerate(dict.fromkeys(names)), key=key)]
 
 
 def _args(ev: Event) -> dict:
@@ -173,7 +178,7 @@ class Trace:
         tids = {name: i + 1 for i, name in enumerate(dict.fromkeys(e.thread for e in events))}
         out: list[dict] = [{"args": {"name": "sockdemo"}, "name": "process_name",
                             "ph": "M", "pid": PID, "tid": 0}]
-        lanes = sorted(tids, key=lambda n: _thread_order(n, tids[n]))
+        lanes = lane_order(tids)
         for name in lanes:
             out.append({"args": {"name": name}, "name": "thread_name",
                         "ph": "M", "pid": PID, "tid": tids[name]})

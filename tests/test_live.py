@@ -23,7 +23,9 @@ def server():
 
 @pytest.fixture
 def view(server):
-    """A view without its redraw thread: the tests drive it by hand."""
+    """A view without its redraw thread: the tests drive it by hand, on a
+    server already quiet (its main thread waits for a connection)."""
+    server.wait_for(lambda e: e.kind == "wait" and e.thread == "main")
     v = LiveView(server, total=5, start=False)
     yield v
     v.close()
@@ -131,10 +133,7 @@ def test_a_fleet_of_real_clients_fills_the_bar(server):
     assert v.events > 0
 
 
-def test_the_view_remembers_when_its_first_event_happened(server):
-    server.wait_for(lambda e: e.kind == "wait" and e.thread == "main")  # the server is quiet
-    view = LiveView(server, total=5, start=False)
+def test_the_view_remembers_when_its_first_event_happened(view, server):
     server.runtime.tracer.emit("console", text="first")
     server.runtime.tracer.emit("console", text="second")
     assert view.first_t == server.trace.events[-2].t
-    view.close()

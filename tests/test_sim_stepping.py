@@ -62,3 +62,77 @@ def test_close_mid_run_stops_every_thread():
     sim.close()
     assert threads and not any(t.is_alive() for t in threads)
     assert sim.step() is None
+
+
+# A schedule of one_client in which the message is printed before main's second
+# "Waiting for a connection..." (the default order prints it after).
+READ_FIRST = (["client-1"] + ["main"] * 6 + ["engine"] + ["pool-1"] * 5
+              + ["client-1", "engine", "engine"] + ["pool-1"] * 4
+              + ["pool-2", "pool-1", "pool-2", "pool-2"])
+
+
+def test_replay_runs_each_choice_even_after_a_step_of_several_events():
+    with Simulation("one_client", seed=0, choose=True) as sim:
+        performed = sim.replay(READ_FIRST)
+        # every event, in order, none left behind (the trace may fill in a client event's conn later)
+        assert [e.seq for e in performed] == [e.seq for e in sim.trace.events]
+        assert sim.peek() is None or not sim.peek().done
+        # the client's second step wrote and half-closed at one instant: two events
+        sends = [e for e in performed if e.kind in ("client_send", "client_shutdown")]
+        assert [e.kind for e in sends] == ["client_send", "client_shutdown"]
+        assert sends[0].t == sends[1].t
+        assert sim.run().status == "finished"
+    lines = sim.console
+    read_at = next(i for i, line in enumerate(lines) if line.startswith("Read 14 bytes"))
+    waiting = [i for i, line in enumerate(lines) if line == "Waiting for a connection..."]
+    assert read_at < waiting[1], lines
+    assert sim.messages_by_client() == {"client-1": ["Hello, server!"]}
+
+
+def test_plain_step_with_a_thread_is_ignored_while_events_are_handed_out():
+    """The trap replay() avoids: the same choices through step(thread=...) go astray."""
+    with Simulation("one_client", seed=0, choose=True) as sim:
+        with pytest.raises(ValueError):
+            for name in READ_FIRST:
+                sim.step(thread=name)
+
+
+def test_replay_performs_the_chosen_thread_first():
+    with Simulation("one_client", seed=0, choose=True) as sim:
+        firsts = []
+        for name in READ_FIRST:
+            performed = sim.replay([name])   # a step may also end without an event
+            if performed:
+                firsts.append((name, performed[0].thread))
+        assert len(firsts) > len(READ_FIRST) // 2
+        assert all(name == thread for name, thread in firsts), firsts
+
+
+def test_replay_is_deterministic_and_can_continue_in_pieces():
+    with Simulation("one_client", seed=0, choose=True) as whole:
+        whole.replay(READ_FIRST)
+    with Simulation("one_client", seed=0, choose=True) as pieces:
+        pieces.replay(READ_FIRST[:9])
+        pieces.replay(READ_FIRST[9:])
+    assert whole.trace.dumps() == pieces.trace.dumps()
+
+
+def test_replay_rejects_a_choice_that_cannot_run():
+    with Simulation("one_client", seed=0, choose=True) as sim:
+        with pytest.raises(ValueError, match=r"choice 1 \('pool-3'\) cannot run now; runnable: main, engine"):
+            sim.replay(["client-1", "pool-3", "main"])
+        assert [e.thread for e in sim.trace.events] == ["client-1"]   # what ran before stays
+        sim.replay(["main"])                                          # and it can go on
+
+
+def test_replay_after_the_end_says_the_simulation_is_over():
+    with Simulation("one_client", seed=0, choose=True) as sim:
+        sim.run()
+        with pytest.raises(ValueError, match="simulation is over"):
+            sim.replay(["main"])
+
+
+def test_replay_needs_the_scheduler_mode():
+    with Simulation("one_client") as sim:
+        with pytest.raises(ValueError, match="choose=True"):
+            sim.replay(["client-1"])

@@ -358,3 +358,14 @@ def test_echo_lines_the_page_lacks_have_no_csharp():
                  scope="SendCallback", mode="echo")
     assert ref.csharp is None
     assert ref.python is None or "Sent " in ref.python.text
+
+
+def test_client_events_without_a_size_say_none_of_bytes():
+    from sockdemo.stepper_state import describe_event
+    connect = describe_event(ev(1, "client_connect", "client-1", 1, port=50001))
+    assert "None" not in connect and "bytes" not in connect
+    assert connect == "a client connect on conn 1"
+    send = describe_event(ev(2, "client_send", "client-1", 1, 5, port=50001))
+    assert send == "a client send (5 bytes) on conn 1"
+    eof = describe_event(ev(3, "client_eof", "client-1", 1, 0))
+    assert eof == "a client eof (0 bytes) on conn 1"

@@ -1,0 +1,116 @@
+"""How fast the simulator runs, how instant the stepper feels, how soon the pictures draw.
+
+    python benchmarks/bench_stepper.py [--clients 250] [--steps 300]
+
+Three figures, each on a run of about 10,000 events:
+
+1. the simulator: simulated events per second of wall time, for a seeded
+   scenario of N clients (each sends a text in 5-byte pieces);
+2. the stepper: milliseconds per step for ``state_at(trace, k)`` plus the
+   widget's refresh, at random k and at k+1 (Step), median and worst;
+3. the pictures: seconds to draw ``plot_lanes``, ``plot_chunks`` and the whole
+   demo figure (saved as PNG) for that trace.
+
+No baseline program exists for stepping a socket trace, so the figures are
+absolute and the goal (20 ms a step, about a second a picture) is the bar.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+from sockdemo.scenarios import Client, Scenario  # noqa: E402
+from sockdemo.simulator import Simulation  # noqa: E402
+from sockdemo.stepper import Stepper  # noqa: E402
+from sockdemo.stepper_state import state_at  # noqa: E402
+
+
+def simulate(clients: int):
+    scenario = Scenario(
+        clients=tuple(Client.text(f"hello from client {i:04d}", chunk=5, gap=0.0002, at=i * 0.0004)
+                      for i in range(clients)),
+        description=f"{clients} clients, 5-byte pieces", pool=4, backlog=clients, seed=1)
+    started = time.perf_counter()
+    with Simulation(scenario) as sim:
+        result = sim.run()
+        elapsed = time.perf_counter() - started
+        trace = sim.trace
+    return trace, result, elapsed
+
+
+def time_steps(trace, steps: int, rng: random.Random):
+    stepper = Stepper(trace)
+    n = len(trace)
+    jumps, nexts = [], []
+    for _ in range(steps):
+        k = rng.randrange(n + 1)
+        t0 = time.perf_counter()
+        stepper.goto(k)
+        jumps.append((time.perf_counter() - t0) * 1000)
+        if k < n:
+            t0 = time.perf_counter()
+            stepper.step()
+            nexts.append((time.perf_counter() - t0) * 1000)
+    pure = []
+    for _ in range(steps):
+        k = rng.randrange(n + 1)
+        t0 = time.perf_counter()
+        state_at(trace, k)
+        pure.append((time.perf_counter() - t0) * 1000)
+    return jumps, nexts, pure
+
+
+def time_pictures(trace):
+    from sockdemo.plots import plot_chunks, plot_lanes, save_demo_figure
+    import matplotlib.pyplot as plt
+    figures = {}
+    for name, draw in (("plot_lanes", plot_lanes), ("plot_chunks", plot_chunks)):
+        t0 = time.perf_counter()
+        ax = draw(trace)
+        ax.figure.canvas.draw()
+        figures[name] = time.perf_counter() - t0
+        plt.close(ax.figure)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        save_demo_figure(trace, os.path.join(tmp, "demo.png"))
+        figures["save_demo_figure"] = time.perf_counter() - t0
+    return figures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=250)
+    parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.steps < 1:
+        parser.error("--clients and --steps must be at least 1")
+
+    trace, result, elapsed = simulate(args.clients)
+    n = len(trace)
+    print(f"simulator: {n} events ({result.status}) in {elapsed:.2f} s: {n / elapsed:,.0f} simulated events/s")
+
+    jumps, nexts, pure = time_steps(trace, args.steps, random.Random(0))
+    for name, values in (("slider to random k (state_at + refresh)", jumps),
+                         ("Step to k+1 (state_at + refresh)", nexts),
+                         ("state_at alone, random k", pure)):
+        print(f"stepper: {name}: median {statistics.median(values):.2f} ms, "
+              f"worst {max(values):.2f} ms over {len(values)}")
+
+    for name, seconds in time_pictures(trace).items():
+        print(f"pictures: {name}: {seconds:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
