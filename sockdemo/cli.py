@@ -35,6 +35,7 @@ DEFAULT_PORT = 11000
 DEFAULT_BACKLOG = 10
 _PROGRESS_MIN_CLIENTS = 50
 _PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line
+SERVE_SWITCH_INTERVAL = 0.0005  # seconds; see _cmd_serve
 _STOP_CHECK = 0.5          # seconds between looks at the server thread while waiting for a signal
 
 
@@ -209,6 +210,11 @@ def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
 
 
 def _cmd_serve(args, parser) -> int:
+    # This process is the server, so it may tune the interpreter for one: a
+    # pool thread back from a socket call waits for the GIL up to the switch
+    # interval while another thread runs Python (5 ms by default), which is
+    # most of a callback server's latency. (Notebooks keep their default.)
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
     stop = threading.Event()
     received = []
 

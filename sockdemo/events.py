@@ -48,7 +48,7 @@ from typing import Any, Mapping, Optional
 __all__ = ["Event"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     seq: int
     t: int
@@ -60,12 +60,19 @@ class Event:
 
     @classmethod
     def make(cls, seq, t, kind, thread, conn, nbytes, info) -> "Event":
-        """The tracer's constructor: fills the fields directly, skipping the
-        frozen ``__init__`` (one ``object.__setattr__`` per field), because a
-        traced server builds an event for every step of every connection."""
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", {"seq": seq, "t": t, "kind": kind, "thread": thread,
-                                               "conn": conn, "nbytes": nbytes, "info": info})
+        """The tracer's constructor: fills the slots directly, skipping the
+        frozen ``__init__`` (an ``object.__setattr__`` per field), because a
+        traced server builds an event for every step of every connection.
+        Slots, not a ``__dict__``: one object fewer per event for the garbage
+        collector to walk, which a 100,000-event trace feels."""
+        event = _new(cls)
+        _set_seq(event, seq)
+        _set_t(event, t)
+        _set_kind(event, kind)
+        _set_thread(event, thread)
+        _set_conn(event, conn)
+        _set_nbytes(event, nbytes)
+        _set_info(event, info)
         return event
 
     def __getitem__(self, key: str) -> Any:
@@ -74,3 +81,8 @@ class Event:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.info.get(key, default)
+
+
+_new = object.__new__
+(_set_seq, _set_t, _set_kind, _set_thread, _set_conn, _set_nbytes, _set_info) = (
+    Event.__dict__[name].__set__ for name in ("seq", "t", "kind", "thread", "conn", "nbytes", "info"))
