@@ -8,8 +8,9 @@ event says so, and the server goes on.
 
 Events are numbered and delivered under one lock, so every hook sees them in
 ``seq`` order even when the engine and several pool threads emit at once. The
-thread name is read when the event happens: Python reuses thread idents once a
-thread ends, so an ident looked up later could name the wrong thread.
+thread's name is read at its first event and kept in a thread-local (rename a
+thread before it emits, not after): Python reuses thread idents once a thread
+ends, so an ident looked up later could name the wrong thread.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from typing import Callable, Optional
 from .events import Event
 
 _make_event = Event.make
+# Each thread's name, read at its first event and kept: a thread-local
+# outlives no thread, so a reused ident can never pick up a stale name.
+_this_thread = threading.local()
 
 __all__ = ["Tracer", "Hook", "wait_for_events"]
 
@@ -49,7 +53,11 @@ class Tracer:
     def emit(self, kind: str, conn: Optional[int] = None,
              nbytes: Optional[int] = None, **info) -> None:
         if self._hooks:
-            self._deliver(kind, current_thread().name, conn, nbytes, info)
+            try:
+                thread = _this_thread.name
+            except AttributeError:  # this thread's first event
+                thread = _this_thread.name = current_thread().name
+            self._deliver(kind, thread, conn, nbytes, info)
 
     def _deliver(self, kind: str, thread: str, conn, nbytes, info: dict) -> None:
         """Number one event, build it and hand it to every hook (the simulator's
