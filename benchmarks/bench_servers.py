@@ -6,6 +6,7 @@ Servers, each in its own subprocess on 127.0.0.1 port 0, stdout drained from
 a pipe by this process:
 
 - seed:      python -m sockdemo serve --port 0 --mode seed --trace FILE --backlog 128
+- untraced:  the same without --trace (what tracing costs; not in the default set)
 - csharp:    the page's C# (tests/oracle/SeedServer.cs) under Mono, if installed
 - asyncio:   benchmarks/peers.py asyncio   (asyncio.Protocol, same framing and console)
 - threading: benchmarks/peers.py threading (socketserver.ThreadingTCPServer)
@@ -47,6 +48,7 @@ from oracle import mono  # noqa: E402
 
 HOST = "127.0.0.1"
 SERVERS = ("seed", "csharp", "asyncio", "threading")
+OPTIONAL = ("untraced",)
 READ_RE = re.compile(r"^Read (\d+) bytes from socket\. ?$")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -378,10 +380,12 @@ class Server:
         if self.name == "csharp":
             self.proc, self.port = mono.start(0, stderr=subprocess.DEVNULL)
         else:
-            if self.name == "seed":
-                trace = Path(self.workdir) / f"seed-trace-{time.monotonic_ns()}.json"
+            if self.name in ("seed", "untraced"):
                 argv = [sys.executable, "-m", "sockdemo", "serve", "--port", "0",
-                        "--mode", "seed", "--trace", str(trace), "--backlog", "128"]
+                        "--mode", "seed", "--backlog", "128"]
+                if self.name == "seed":
+                    trace = Path(self.workdir) / f"seed-trace-{time.monotonic_ns()}.json"
+                    argv += ["--trace", str(trace)]
             else:
                 argv = [sys.executable, str(HERE / "peers.py"), self.name,
                         "--port", "0", "--backlog", "128"]
@@ -493,7 +497,7 @@ def bench_server(name, loads, workdir, procs=1, driver="select", warmup=True):
 def available(name):
     if name == "csharp":
         return mono.find_mono() is not None
-    if name == "seed":
+    if name in ("seed", "untraced"):
         return (ROOT / "sockdemo" / "__main__.py").exists()
     return True
 
@@ -557,7 +561,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small load, one repetition")
     parser.add_argument("--json", metavar="FILE", help="save all results as JSON")
     parser.add_argument("--servers", default=",".join(SERVERS),
-                        help="comma-separated subset of " + ",".join(SERVERS))
+                        help="comma-separated subset of " + ",".join(SERVERS + OPTIONAL))
     parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 3, quick 1)")
     parser.add_argument("--driver", choices=sorted(DRIVERS), default="select",
                         help="select: one thread multiplexing non-blocking sockets (default); "
@@ -571,7 +575,7 @@ def main(argv=None):
     wanted = [n.strip() for n in args.servers.split(",") if n.strip()]
     names, skipped = [], {}
     for name in wanted:
-        if name not in SERVERS:
+        if name not in SERVERS + OPTIONAL:
             parser.error(f"unknown server {name!r}")
         if available(name):
             names.append(name)

@@ -53,7 +53,7 @@ from typing import Callable, Optional
 from .apm_socket import format_endpoint
 from .console import Console
 from .encoding import ascii_get_string
-from .instrument import Tracer
+from .instrument import Tracer, wait_for_events
 from .runtime import describe_error, preview
 from .seed_server import address_family
 from .state_object import BUFFER_SIZE, StringBuilder
@@ -229,6 +229,10 @@ class AsyncioServerHandle:
     @property
     def console(self) -> list[str]:
         return self.runtime.console.lines
+
+    def wait_for(self, match, count: int = 1, timeout: float = 10.0) -> list:
+        """As ``ServerHandle.wait_for``: wait until ``count`` events match."""
+        return wait_for_events(self.runtime.tracer, self.trace, match, count, timeout)
 
     @property
     def running(self) -> bool:

@@ -435,6 +435,8 @@ def _cmd_lab(args, parser) -> int:
     start = folder / "00-start-here.ipynb"
     target = start if start.is_file() else folder
     argv = [sys.executable, "-m", "jupyterlab", str(target), *args.jupyter_args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
+        argv.append("--allow-root")  # JupyterLab refuses root otherwise (containers, Binder, CI)
     sys.stdout.flush()
     os.execv(sys.executable, argv)
     return 0  # not reached

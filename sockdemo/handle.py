@@ -109,7 +109,12 @@ class ServerHandle:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close every socket and join every thread this server started; idempotent."""
+        """Close every socket and join every thread this server started; idempotent.
+
+        The trace ends where stopping begins: tearing the server down (the
+        sockets closed under pending operations, the main thread interrupted)
+        is the lab's doing, not the sample's, and would only clutter the run."""
+        self.runtime.tracer.unsubscribe(self.trace)
         self.runtime.stop(timeout)
         if self._main is not None and self._main is not threading.current_thread():
             self._main.join(timeout)

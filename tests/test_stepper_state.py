@@ -241,7 +241,7 @@ def test_real_run_stepped_to_the_end(real_run):
     assert sum(c.received for c in st.conns) == 3 * len("hello client 0")
     assert st.console == tuple(console) == tuple(server.console)
     assert {t.name for t in st.threads} >= {"main", "engine", "pool-1"}
-    assert st.thread("main").describe == "stopped (interrupted when the server stopped)"
+    assert st.thread("main").describe == "waiting on allDone (WaitOne)"
 
 
 def test_real_run_states_equal_a_replay_of_the_prefix(real_run):
