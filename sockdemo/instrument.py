@@ -4,7 +4,9 @@ Mirrors no .NET type; it is the instrumentation the page lacks. Shaped after
 trio's instruments: hooks are plain callables taking one ``Event``; with none
 subscribed ``emit`` returns at its first line, so an untraced server pays one
 attribute test per step; a hook that raises is unsubscribed, a ``hook_error``
-event says so, and the server goes on.
+event says so, and the server goes on. A recorder (a ``Trace``) is cheaper
+still: each event is appended to its list as a tuple, with no call and no
+object built, and it makes the Events when it is read.
 
 Events are numbered and delivered under one lock, so every hook sees them in
 ``seq`` order even when the engine and several pool threads emit at once. The
@@ -34,25 +36,37 @@ class Tracer:
     def __init__(self, clock_us: Callable[[], int]):
         self._clock_us = clock_us
         self._hooks: tuple[Hook, ...] = ()
+        self._logs: tuple[tuple[object, list], ...] = ()   # (recorder, its record list)
+        self.hooks: tuple = ()  # everyone listening, hooks and recorders: empty means untraced
         self._lock = threading.Lock()
         self._seq = 0
 
-    @property
-    def hooks(self) -> tuple[Hook, ...]:
-        return self._hooks
+    def _listeners_changed(self) -> None:  # holds the lock
+        self.hooks = self._hooks + tuple(recorder for recorder, _ in self._logs)
 
     def subscribe(self, hook: Hook) -> Hook:
+        """Add a hook (called with each Event) or a recorder: an object with a
+        ``_records`` list, such as a ``Trace``, to which each event is appended
+        as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``, with no
+        call and no object built per event; the recorder makes Events later."""
         with self._lock:
-            self._hooks = self._hooks + (hook,)
+            records = getattr(hook, "_records", None)
+            if isinstance(records, list):
+                self._logs = self._logs + ((hook, records),)
+            else:
+                self._hooks = self._hooks + (hook,)
+            self._listeners_changed()
         return hook
 
     def unsubscribe(self, hook: Hook) -> None:
         with self._lock:
             self._hooks = tuple(h for h in self._hooks if h is not hook)
+            self._logs = tuple(log for log in self._logs if log[0] is not hook)
+            self._listeners_changed()
 
     def emit(self, kind: str, conn: Optional[int] = None,
              nbytes: Optional[int] = None, **info) -> None:
-        if self._hooks:
+        if self.hooks:
             try:
                 thread = _this_thread.name
             except AttributeError:  # this thread's first event
@@ -60,24 +74,33 @@ class Tracer:
             self._deliver(kind, thread, conn, nbytes, info)
 
     def _deliver(self, kind: str, thread: str, conn, nbytes, info: dict) -> None:
-        """Number one event, build it and hand it to every hook (the simulator's
-        tracer calls this after its own scheduling point)."""
+        """Number one event and hand it out: a tuple to each recorder, an Event
+        to each hook (the simulator's tracer calls this after its own
+        scheduling point)."""
         with self._lock:
             self._seq += 1
-            event = _make_event(self._seq, self._clock_us(), kind, thread, conn, nbytes, info)
-            for hook in self._hooks:
-                try:
-                    hook(event)
-                except Exception as exc:  # a broken hook must never break the server
-                    self._drop(hook, exc, thread)
+            seq, t = self._seq, self._clock_us()
+            for _, records in self._logs:
+                records.append((seq, t, kind, thread, conn, nbytes, info))
+            if self._hooks:
+                event = _make_event(seq, t, kind, thread, conn, nbytes, info)
+                for hook in self._hooks:
+                    try:
+                        hook(event)
+                    except Exception as exc:  # a broken hook must never break the server
+                        self._drop(hook, exc, thread)
 
     def _drop(self, hook: Hook, exc: Exception, thread: str) -> None:
         """Unsubscribe a hook that raised and tell the others (holds the lock)."""
         self._hooks = tuple(h for h in self._hooks if h is not hook)
+        self._listeners_changed()
         self._seq += 1
-        event = _make_event(self._seq, self._clock_us(), "hook_error", thread, None, None,
-                            {"hook": getattr(hook, "__qualname__", repr(hook)),
-                             "error": f"{type(exc).__name__}: {exc}"})
+        seq, t = self._seq, self._clock_us()
+        info = {"hook": getattr(hook, "__qualname__", repr(hook)),
+                "error": f"{type(exc).__name__}: {exc}"}
+        for _, records in self._logs:
+            records.append((seq, t, "hook_error", thread, None, None, info))
+        event = _make_event(seq, t, "hook_error", thread, None, None, info)
         for other in self._hooks:
             try:
                 other(event)

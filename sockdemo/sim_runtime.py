@@ -60,7 +60,7 @@ class SimTracer(Tracer):
             thread = k.current.name
         else:
             thread = threading.current_thread().name
-        if self._hooks:
+        if self.hooks:
             self._deliver(kind, thread, conn, nbytes, info)
 
 

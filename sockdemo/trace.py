@@ -1,9 +1,11 @@
 """The trace: every event of a run, kept in order, saved as a Chrome trace.
 
 Mirrors no .NET type; it is what Perfetto (https://ui.perfetto.dev) and
-``chrome://tracing`` read. A ``Trace`` is a tracer hook: subscribe it and it
-records each ``Event`` it is handed (the tracer delivers them one at a time,
-in ``seq`` order). The views (plots, the stepper) only ever read a ``Trace``,
+``chrome://tracing`` read. A ``Trace`` is a tracer's *recorder*: subscribed,
+it has each event appended to it as a plain tuple, in ``seq`` order, and
+builds the ``Event`` records only when someone reads it. Recording is then an
+append, which is what lets a traced server keep its pace. Called with an
+``Event`` (``trace(event)``), it records that too. The views (plots, the stepper) only ever read a ``Trace``,
 so a run recorded on real sockets and one replayed in the simulator look the
 same to them.
 
@@ -15,7 +17,7 @@ file carries every event exactly (``seq``, ``t``, thread, conn, nbytes,
 payload), and ``Trace.load`` rebuilds the same event list from it. The
 metadata and the flow arrows are derived, so loading ignores them.
 
-Two normalisations happen when an event is recorded, so that saving and
+Two normalisations happen when a record becomes an event, so that saving and
 loading give back equal events: the payload becomes plain JSON data (tuples
 become lists, unknown objects their ``str``), and a client event (kind
 ``client_*``, ``conn`` None, ``info["port"]`` its local port) gets the
@@ -28,6 +30,7 @@ import bisect
 import dataclasses
 import json
 import re
+import threading
 from typing import Any, Iterable, Iterator, Mapping
 
 from .events import Event
@@ -98,10 +101,14 @@ def _from_args(args: Mapping, kind: str, t: int, thread: str) -> Event:
 
 
 class Trace:
-    """A recorded run: a tracer hook, a list of events, a Chrome trace file."""
+    """A recorded run: a tracer's recorder, a list of events, a Chrome trace file."""
 
     def __init__(self, events: Iterable[Event] = ()):
+        # What a tracer appends, one plain tuple per event (see Tracer.subscribe);
+        # turned into Events only when someone reads the trace.
+        self._records: list[tuple] = []
         self._events: list[Event] = []
+        self._taking = threading.Lock()
         self._conn_of_port: dict[int, int] = {}
         self._waiting: dict[int, list[int]] = {}   # port -> seqs not yet resolved
         for ev in events:
@@ -109,7 +116,22 @@ class Trace:
 
     # -- recording ---------------------------------------------------------
     def __call__(self, ev: Event) -> None:
-        # No lock of our own: a tracer delivers one event at a time, in order.
+        """Record one Event (a hand-built one, or from a tracer's hook)."""
+        self._records.append((ev.seq, ev.t, ev.kind, ev.thread, ev.conn, ev.nbytes, ev.info))
+
+    def _take(self) -> list[Event]:
+        """Turn the records appended so far into events; return the events."""
+        with self._taking:
+            records = self._records
+            n = len(records)
+            if n:
+                batch = records[:n]
+                del records[:n]  # a tracer may append meanwhile: only these n go
+                for record in batch:
+                    self._add(Event.make(*record))
+            return self._events
+
+    def _add(self, ev: Event) -> None:
         for value in ev.info.values():
             if type(value) not in _SCALARS:
                 ev = dataclasses.replace(ev, info=_plain(dict(ev.info)))
@@ -146,10 +168,10 @@ class Trace:
     # -- reading -----------------------------------------------------------
     @property
     def events(self) -> list[Event]:
-        return list(self._events)  # one C-level copy: safe while a run still records
+        return list(self._take())
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._take())
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)

@@ -7,7 +7,7 @@ import pytest
 from conftest import WAIT, Client, open_fds, send_message, wait_for
 from sockdemo.asyncio_server import LOOP_THREAD, AsyncioServerHandle, start_asyncio_server
 from sockdemo.handle import start_server
-from test_handle import settle_threads
+from test_handle import new_threads
 
 MESSAGES = [b"hello there", b"x", "caf\u00e9".encode(), b"a" * 3000, b"last one"]
 
@@ -111,7 +111,7 @@ def test_start_stop_ten_times_leaves_no_threads_and_no_fds():
             wait_for(handle, lambda e: e.kind == "message", "the message")
         handle.stop()
         assert not handle.running
-    extra = settle_threads(threads_before)
+    extra = new_threads(threads_before)
     assert not extra, f"threads left behind: {sorted(t.name for t in extra)}"
     assert open_fds() - fds_before == set(), "file descriptors left open"
 

@@ -314,9 +314,7 @@ def real_trace():
             c.start()
         for c in clients:
             c.join(10)
-        deadline = time.monotonic() + 10
-        while len(server.trace.of_kind("close")) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        server.wait_for("close", count=3, timeout=10)
     return server.trace
 
 

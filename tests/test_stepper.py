@@ -158,9 +158,7 @@ def test_a_real_run_in_the_widget():
     server = start_server("seed")
     try:
         send_and_half_close(server.address, [b"abc", b"def"])
-        deadline = time.monotonic() + 5
-        while not server.trace.of_kind("close") and time.monotonic() < deadline:
-            time.sleep(0.01)
+        server.wait_for("close", timeout=5)
     finally:
         server.stop()
     s = Stepper(server)                              # a handle: its trace, its mode
