@@ -53,7 +53,8 @@ from typing import Callable, Optional
 from .apm_socket import format_endpoint
 from .console import Console
 from .encoding import ascii_get_string
-from .instrument import Tracer, wait_for_events
+from .handle import START_TIMEOUT, BackgroundServer
+from .instrument import Tracer
 from .runtime import describe_error, preview
 from .seed_server import address_family
 from .state_object import BUFFER_SIZE, StringBuilder
@@ -63,7 +64,6 @@ __all__ = ["AsyncioServer", "AsyncioServerHandle", "LoopRuntime", "start_asyncio
            "LOOP_THREAD"]
 
 LOOP_THREAD = "loop"
-START_TIMEOUT = 10.0
 
 
 class LoopRuntime:
@@ -199,8 +199,10 @@ class AsyncioServer:
             await self.server.wait_closed()
 
 
-class AsyncioServerHandle:
+class AsyncioServerHandle(BackgroundServer):
     """An ``AsyncioServer`` on its own event loop in a background thread (``loop``)."""
+
+    mode = "asyncio"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, backlog: int = 10, *,
                  trace: bool = True, sink: Optional[Callable[[str], None]] = None,
@@ -217,30 +219,16 @@ class AsyncioServerHandle:
 
     # -- what a notebook reads -------------------------------------------------
 
-    @property
-    def address(self) -> tuple:
-        """``(host, port)`` the server listens on."""
+    def _listening_on(self):
         return self.server.address
 
     @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
-    def console(self) -> list[str]:
-        return self.runtime.console.lines
-
-    def wait_for(self, match, count: int = 1, timeout: float = 10.0) -> list:
-        """As ``ServerHandle.wait_for``: wait until ``count`` events match."""
-        return wait_for_events(self.runtime.tracer, self.trace, match, count, timeout)
+    def started(self) -> bool:
+        return self._thread is not None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-    def __repr__(self) -> str:
-        where = f" on {self.address[0]}:{self.address[1]}" if self.running else ""
-        return f"<AsyncioServerHandle{where} {'running' if self.running else 'stopped'}>"
 
     # -- life cycle ------------------------------------------------------------
 
@@ -293,14 +281,6 @@ class AsyncioServerHandle:
         thread.join(timeout)
         if thread.is_alive():
             raise RuntimeError(f"the asyncio server's loop did not stop within {timeout} s")
-
-    def __enter__(self) -> "AsyncioServerHandle":
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_asyncio_server(host: str = "127.0.0.1", port: int = 0, backlog: int = 10,

@@ -22,14 +22,54 @@ from .real_runtime import RealRuntime
 from .seed_server import SeedServer
 from .trace import Trace
 
-__all__ = ["ServerHandle", "start_server", "SERVERS"]
+__all__ = ["BackgroundServer", "ServerHandle", "start_server", "SERVERS"]
 
 SERVERS = {"seed": SeedServer, "fixed": FixedServer, "echo": EchoServer}
 
 START_TIMEOUT = 10.0
 
 
-class ServerHandle:
+class BackgroundServer:
+    """What every server running in the background offers a notebook: its
+    address, console and trace, ``wait_for``, and ``with``. A subclass says
+    how it starts and stops, and where it listens (``_listening_on``)."""
+
+    runtime = None   # has .tracer and .console
+    trace = None     # the run, a Trace
+
+    @property
+    def address(self) -> tuple:
+        """``(host, port)`` the server listens on."""
+        return tuple(self._listening_on())
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def console(self) -> list[str]:
+        return self.runtime.console.lines
+
+    def wait_for(self, match, count: int = 1, timeout: float = 10.0) -> list:
+        """Wait until ``count`` events of this run match ``match`` (a kind such
+        as ``"message"``, or a predicate on an Event), those already traced
+        included; return them. Raises ``TimeoutError`` after ``timeout`` s."""
+        return wait_for_events(self.runtime.tracer, self.trace, match, count, timeout)
+
+    def __repr__(self) -> str:
+        where = f" on {self.address[0]}:{self.address[1]}" if self.running else ""
+        return f"<{type(self).__name__} {self.mode}{where} {'running' if self.running else 'stopped'}>"
+
+    def __enter__(self):
+        if not self.started:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ServerHandle(BackgroundServer):
     def __init__(self, mode: str = "seed", host: str = "127.0.0.1", port: int = 0,
                  backlog: int = 10, *, pool: Optional[int] = None, inject: bool = False,
                  inline_completion: bool = False, unhandled: str = "record", trace: bool = True,
@@ -54,27 +94,21 @@ class ServerHandle:
 
     # -- what a notebook reads -------------------------------------------------
 
-    @property
-    def address(self) -> tuple:
-        """``(host, port)`` the server listens on."""
-        return tuple(self.server.listener.local_endpoint)
+    def _listening_on(self):
+        return self.server.listener.local_endpoint
 
     @property
-    def port(self) -> int:
-        return self.address[1]
+    def mode(self) -> str:
+        return self.server.mode
 
     @property
-    def console(self) -> list[str]:
-        return self.runtime.console.lines
+    def started(self) -> bool:
+        return self._main is not None
 
     @property
     def running(self) -> bool:
         """Started, not stopped, and its main thread has not ended by itself."""
         return self._main is not None and self._main.is_alive() and not self.runtime.stopping
-
-    def __repr__(self) -> str:
-        where = f" on {self.address[0]}:{self.address[1]}" if self.running else ""
-        return f"<ServerHandle {self.server.mode}{where} {'running' if self.running else 'stopped'}>"
 
     # -- life cycle ------------------------------------------------------------
 
@@ -120,20 +154,6 @@ class ServerHandle:
             self._main.join(timeout)
             if self._main.is_alive():
                 raise RuntimeError(f"the server's main thread did not stop within {timeout} s")
-
-    def wait_for(self, match, count: int = 1, timeout: float = 10.0) -> list:
-        """Wait until ``count`` events of this run match ``match`` (a kind such
-        as ``"message"``, or a predicate on an Event), those already traced
-        included; return them. Raises ``TimeoutError`` after ``timeout`` s."""
-        return wait_for_events(self.runtime.tracer, self.trace, match, count, timeout)
-
-    def __enter__(self) -> "ServerHandle":
-        if self._main is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_server(mode: str = "seed", host: str = "127.0.0.1", port: int = 0, backlog: int = 10,
