@@ -150,7 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `lab` hands everything it does not know to JupyterLab (`lab --no-browser`).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and getattr(args, "command", None) != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.jupyter_args = [*unknown, *args.jupyter_args]
     try:
         return args.run(args, args.parser)
     except _Failure as exc:

@@ -213,9 +213,25 @@ def test_demo_in_process_through_main(tmp_path, capsys):
     assert len(Trace.load(path).of_kind("message")) == 2
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is not None,
-                    reason="JupyterLab is installed: lab would really start")
-def test_lab_without_jupyterlab_says_make_lab():
-    result = run("lab")
-    assert result.returncode == 1
-    assert len(result.stderr.splitlines()) == 1 and "make lab" in result.stderr
+def test_lab_without_jupyterlab_says_make_lab(monkeypatch, capsys):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jupyterlab" else real_find_spec(name, *a))
+    assert main(["lab"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "make lab" in err
+
+
+def test_lab_opens_the_first_lesson_in_jupyterlab(monkeypatch):
+    started = []
+
+    def fake_execv(path, argv):  # stands in for the process JupyterLab would become
+        started.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    with pytest.raises(SystemExit):
+        main(["lab", "--no-browser"])
+    argv = started[0]
+    assert argv[1:3] == ["-m", "jupyterlab"]
+    assert argv[3].endswith("notebooks/00-start-here.ipynb") and "--no-browser" in argv
