@@ -214,6 +214,8 @@ class Stepper(widgets.VBox):
             self._extend()
         if k < self.slider.max:
             self.slider.value = k + 1
+        else:
+            self.show(k)  # nothing further: the header says why
 
     def back(self) -> None:
         self.play.playing = False

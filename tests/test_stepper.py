@@ -204,3 +204,16 @@ def test_a_simulation_stepped_to_its_end():
         assert s.state.console == tuple(sim.console)
         assert all(c.closed for c in s.state.conns)
         assert "a client:" in text_of(s.threads_panel)
+
+
+def test_step_at_the_end_of_a_closed_simulation_says_it_ended():
+    from sockdemo.simulator import Simulation
+    sim = Simulation("one_client", seed=0)
+    s = Stepper(sim)
+    for _ in range(5):
+        s.step()
+    sim.close()
+    s.goto(s.slider.max)
+    s.step()
+    assert s.value == s.slider.max
+    assert "simulation ended: nothing left to run" in s.header.value
