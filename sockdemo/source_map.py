@@ -287,6 +287,15 @@ def _cs_write_pred(prefix: str):
 
 # -- the map -------------------------------------------------------------------
 
+# Events that are one plain call in both languages: (Python text, C# text).
+_PLAIN_CALLS = {
+    "close": (".close()", ".Close()"),
+    "shutdown": (".shutdown(", ".Shutdown("),
+    "sleep": (".sleep(", "Thread.Sleep("),
+    "listen": (".listen(", ".Listen("),
+}
+
+
 def locate(event, scope: Optional[str] = MAIN, mode="seed", nth: int = 0) -> SourceRef:
     """The Python and C# lines behind ``event``, run by a thread in ``scope``.
 
@@ -347,18 +356,10 @@ def _locate(kind: str, detail, scope, mode, nth: int) -> SourceRef:
             py_needle, cs_needle = _SIGNALS[kind]
             py = _py_find(mode, scope, _contains(f"{snake_case(detail)}.{py_needle}"))
             cs = _cs_find(scope, _contains(f"{detail}.{cs_needle}"))
-    elif kind == "close":
-        py = _py_find(mode, scope, _contains(".close()"))
-        cs = _cs_find(scope, _contains(".Close()"))
-    elif kind == "shutdown":
-        py = _py_find(mode, scope, _contains(".shutdown("))
-        cs = _cs_find(scope, _contains(".Shutdown("))
-    elif kind == "sleep":
-        py = _py_find(mode, scope, _contains(".sleep("))
-        cs = _cs_find(scope, _contains("Thread.Sleep("))
-    elif kind == "listen":
-        py = _py_find(mode, scope, _contains(".listen("))
-        cs = _cs_find(scope, _contains(".Listen("))
+    elif kind in _PLAIN_CALLS:
+        py_needle, cs_needle = _PLAIN_CALLS[kind]
+        py = _py_find(mode, scope, _contains(py_needle))
+        cs = _cs_find(scope, _contains(cs_needle))
     elif kind == "error":
         if detail == "callback":  # escaped the callback: the runtime caught it (.NET would die)
             py = _search([b for b in _runtime_blocks() if b.name == "_run_callback"],
