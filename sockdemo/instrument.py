@@ -8,14 +8,18 @@ event says so, and the server goes on. A recorder (a ``Trace``) is cheaper
 still: each event is appended to its list as a tuple, with no call and no
 object built, and it makes the Events when it is read.
 
-Events are numbered and delivered under one lock, so every hook sees them in
-``seq`` order even when the engine and several pool threads emit at once. The
+Events are numbered from one atomic counter. Hooks are called under one lock,
+so every hook sees them in ``seq`` order even when the engine and several pool
+threads emit at once; recorders are appended to without it (a list append is
+atomic), so a record may land just before its predecessor, and the recorder
+sorts by ``seq`` when it builds the events. The
 thread's name is read at its first event and kept in a thread-local (rename a
 thread before it emits, not after): Python reuses thread idents once a thread
 ends, so an ident looked up later could name the wrong thread.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from threading import current_thread
 from typing import Callable, Optional
@@ -39,7 +43,7 @@ class Tracer:
         self._logs: tuple[tuple[object, list], ...] = ()   # (recorder, its record list)
         self.hooks: tuple = ()  # everyone listening, hooks and recorders: empty means untraced
         self._lock = threading.Lock()
-        self._seq = 0
+        self._seqs = itertools.count(1)
 
     def _listeners_changed(self) -> None:  # holds the lock
         self.hooks = self._hooks + tuple(recorder for recorder, _ in self._logs)
@@ -77,9 +81,13 @@ class Tracer:
         """Number one event and hand it out: a tuple to each recorder, an Event
         to each hook (the simulator's tracer calls this after its own
         scheduling point)."""
+        if not self._hooks:  # recorders only: numbering and appending are atomic
+            record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes, info)
+            for _, records in self._logs:
+                records.append(record)
+            return
         with self._lock:
-            self._seq += 1
-            seq, t = self._seq, self._clock_us()
+            seq, t = next(self._seqs), self._clock_us()
             for _, records in self._logs:
                 records.append((seq, t, kind, thread, conn, nbytes, info))
             if self._hooks:
@@ -94,8 +102,7 @@ class Tracer:
         """Unsubscribe a hook that raised and tell the others (holds the lock)."""
         self._hooks = tuple(h for h in self._hooks if h is not hook)
         self._listeners_changed()
-        self._seq += 1
-        seq, t = self._seq, self._clock_us()
+        seq, t = next(self._seqs), self._clock_us()
         info = {"hook": getattr(hook, "__qualname__", repr(hook)),
                 "error": f"{type(exc).__name__}: {exc}"}
         for _, records in self._logs:

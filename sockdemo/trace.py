@@ -2,8 +2,8 @@
 
 Mirrors no .NET type; it is what Perfetto (https://ui.perfetto.dev) and
 ``chrome://tracing`` read. A ``Trace`` is a tracer's *recorder*: subscribed,
-it has each event appended to it as a plain tuple, in ``seq`` order, and
-builds the ``Event`` records only when someone reads it. Recording is then an
+it has each event appended to it as a plain tuple, and builds the ``Event``
+records, in ``seq`` order, only when someone reads it. Recording is then an
 append, which is what lets a traced server keep its pace. Called with an
 ``Event`` (``trace(event)``), it records that too. The views (plots, the stepper) only ever read a ``Trace``,
 so a run recorded on real sockets and one replayed in the simulator look the
@@ -141,7 +141,7 @@ class Trace:
         events = self._events
         if not events or ev.seq > events[-1].seq:
             events.append(ev)
-        else:  # only hand-built lists arrive out of order
+        else:  # a record that lost a race to its successor, or a hand-built list
             events.insert(bisect.bisect(events, ev.seq, key=_seq), ev)
         if ev.kind == "accept" and ev.conn is not None:
             peer = ev.info.get("peer")
