@@ -19,13 +19,18 @@ from typing import Any, Callable, Optional
 from .asyncresult import AsyncResult
 from .errors import ObjectDisposedError
 
-__all__ = ["Socket", "format_endpoint", "SHUT_RD", "SHUT_WR", "SHUT_RDWR"]
+__all__ = ["Socket", "address_family", "format_endpoint", "SHUT_RD", "SHUT_WR", "SHUT_RDWR"]
 
 # SocketShutdown.Receive / Send / Both
 SHUT_RD, SHUT_WR, SHUT_RDWR = _os_socket.SHUT_RD, _os_socket.SHUT_WR, _os_socket.SHUT_RDWR
 _HOW_NAMES = {SHUT_RD: "Receive", SHUT_WR: "Send", SHUT_RDWR: "Both"}
 
 AsyncCallback = Callable[[AsyncResult], None]
+
+
+def address_family(host: str) -> int:
+    """``IPAddress.AddressFamily``: IPv6 for a host with a colon, else IPv4."""
+    return _os_socket.AF_INET6 if ":" in host else _os_socket.AF_INET
 
 
 def format_endpoint(endpoint) -> str:

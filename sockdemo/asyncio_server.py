@@ -50,13 +50,12 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .apm_socket import format_endpoint
+from .apm_socket import address_family, format_endpoint
 from .console import Console
 from .encoding import ascii_get_string
 from .handle import START_TIMEOUT, BackgroundServer
 from .instrument import Tracer
 from .runtime import describe_error, preview
-from .seed_server import address_family
 from .state_object import BUFFER_SIZE, StringBuilder
 from .trace import Trace
 

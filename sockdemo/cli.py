@@ -189,29 +189,13 @@ def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
     from .handle import ServerHandle
 
     handle = ServerHandle(mode, host, port, backlog, pool=pool, trace=trace, sink=sink)
-    listening = threading.Event()
-
-    def on_listen(event):
-        if event.kind == "listen":
-            listening.set()
-
-    # The handle's start() returns once the server listens *or* gives up, so
-    # see for ourselves whether it got as far as listen().
-    handle.runtime.tracer.subscribe(on_listen)
     try:
-        handle.start()
-    except RuntimeError:
-        pass
-    finally:
-        handle.runtime.tracer.unsubscribe(on_listen)
-    if not listening.is_set():
-        console = handle.console
-        handle.stop()
-        reason = next((line for line in reversed(console)
+        return handle.start()
+    except RuntimeError:  # it never listened; start() has stopped it, its console stays
+        reason = next((line for line in reversed(handle.console)
                        if line and not line.startswith(("Local address", "Closing", "Waiting"))),
                       "the server did not start")
-        raise _Failure(f"cannot listen on {format_endpoint((host, port))}: {reason}")
-    return handle
+        raise _Failure(f"cannot listen on {format_endpoint((host, port))}: {reason}") from None
 
 
 def _cmd_serve(args, parser) -> int:

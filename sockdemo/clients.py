@@ -30,9 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
+from . import echo_server
+from .apm_socket import address_family
+
 __all__ = ["send", "ClientResult", "EOF_MARKER"]
 
-EOF_MARKER = b"<EOF>"
+EOF_MARKER = echo_server.EOF_MARKER.encode("ascii")
 _RECV_SIZE = 65536
 
 Message = Union[str, bytes, bytearray]
@@ -99,7 +102,7 @@ def send(address, n: int = 1, message: Union[Message, Sequence[Message], Callabl
     done = 0
     progress_error: list[BaseException] = []
     emit = tracer.emit if tracer is not None else None
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family = address_family(host)
 
     def work():
         nonlocal done

@@ -14,19 +14,12 @@ on real sockets and in the simulator alike. Its quirks are the lessons:
 """
 from __future__ import annotations
 
-import socket
-
-from .apm_socket import format_endpoint
+from .apm_socket import address_family, format_endpoint
 from .encoding import ascii_get_string
 from .runtime import describe_error
 from .state_object import BUFFER_SIZE, StateObject
 
-__all__ = ["SeedServer", "address_family"]
-
-
-def address_family(host: str) -> int:
-    """``localEP.Address.AddressFamily``."""
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
+__all__ = ["SeedServer"]
 
 
 class SeedServer:

@@ -31,6 +31,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Optional
 
+from .apm_socket import format_endpoint
 from .events import Event
 from .runtime import PREVIEW_BYTES, callback_name
 from .source_map import (COMPLETIONS, MAIN, NOWHERE, RUNTIME, SourceRef, console_key,
@@ -448,7 +449,7 @@ class _Builder:
         elif kind == "listen":
             ep = info.get("endpoint")
             if isinstance(ep, (list, tuple)) and len(ep) >= 2:
-                self.listening = f"[{ep[0]}]:{ep[1]}" if ":" in str(ep[0]) else f"{ep[0]}:{ep[1]}"
+                self.listening = format_endpoint((str(ep[0]), ep[1]))
         elif kind == "sleep":
             waiting = "sleep"
         if kind.startswith("client_"):

@@ -73,9 +73,8 @@ def test_reset_is_traced(lab):
     assert reset["event"] == "allDone"
 
 
-def test_runtime_stop_interrupts_a_waiter(lab):
-    lb = lab(pool=1)
-    event = lb.runtime.manual_reset_event(name="gate")
+def start_waiter(event, name: str):
+    """A daemon thread blocked in ``event.wait_one()``; ``outcome`` says how it ended."""
     outcome = []
 
     def wait_forever():
@@ -85,8 +84,15 @@ def test_runtime_stop_interrupts_a_waiter(lab):
         except ThreadInterrupted:
             outcome.append("interrupted")
 
-    waiter = threading.Thread(target=wait_forever, name="waiter")
+    waiter = threading.Thread(target=wait_forever, name=name, daemon=True)
     waiter.start()
+    return waiter, outcome
+
+
+def test_runtime_stop_interrupts_a_waiter(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    waiter, outcome = start_waiter(event, "waiter")
     wait_for(lb, lambda e: e.kind == "wait" and e.thread == "waiter", "the waiter's wait")
     lb.runtime.stop()
     waiter.join(WAIT)
@@ -117,16 +123,6 @@ def test_an_event_made_after_stop_does_not_block_forever(lab):
     lb = lab(pool=1)
     lb.runtime.stop()
     event = lb.runtime.manual_reset_event(name="late")
-    outcome = []
-
-    def wait_forever():
-        try:
-            event.wait_one()
-            outcome.append("returned")
-        except ThreadInterrupted:
-            outcome.append("interrupted")
-
-    waiter = threading.Thread(target=wait_forever, name="late-waiter", daemon=True)
-    waiter.start()
+    waiter, outcome = start_waiter(event, "late-waiter")
     waiter.join(1.0)
     assert outcome == ["interrupted"], "a wait_one begun after stop blocks forever"
