@@ -7,6 +7,8 @@ a pipe by this process:
 
 - seed:      python -m sockdemo serve --port 0 --mode seed --trace FILE --backlog 128
 - untraced:  the same without --trace (what tracing costs; not in the default set)
+- baseline:  the seed server of another checkout, with --baseline DIR (e.g. made by
+             `git worktree add /tmp/before HEAD~1`): a change measured side by side
 - csharp:    the page's C# (tests/oracle/SeedServer.cs) under Mono, if installed
 - asyncio:   benchmarks/peers.py asyncio   (asyncio.Protocol, same framing and console)
 - threading: benchmarks/peers.py threading (socketserver.ThreadingTCPServer)
@@ -48,7 +50,9 @@ from oracle import mono  # noqa: E402
 
 HOST = "127.0.0.1"
 SERVERS = ("seed", "csharp", "asyncio", "threading")
-OPTIONAL = ("untraced",)
+OPTIONAL = ("untraced", "baseline")
+# Where each of our own servers is run from (`python -m sockdemo` in that directory).
+SOCKDEMO_ROOTS = {"seed": ROOT, "untraced": ROOT}
 READ_RE = re.compile(r"^Read (\d+) bytes from socket\. ?$")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -380,16 +384,17 @@ class Server:
         if self.name == "csharp":
             self.proc, self.port = mono.start(0, stderr=subprocess.DEVNULL)
         else:
-            if self.name in ("seed", "untraced"):
+            cwd = SOCKDEMO_ROOTS.get(self.name, ROOT)
+            if self.name in SOCKDEMO_ROOTS:
                 argv = [sys.executable, "-m", "sockdemo", "serve", "--port", "0",
                         "--mode", "seed", "--backlog", "128"]
-                if self.name == "seed":
-                    trace = Path(self.workdir) / f"seed-trace-{time.monotonic_ns()}.json"
+                if self.name != "untraced":
+                    trace = Path(self.workdir) / f"{self.name}-trace-{time.monotonic_ns()}.json"
                     argv += ["--trace", str(trace)]
             else:
                 argv = [sys.executable, str(HERE / "peers.py"), self.name,
                         "--port", "0", "--backlog", "128"]
-            self.proc = subprocess.Popen(argv, cwd=str(ROOT), stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(argv, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 self.port, _ = mono.read_bound_port(self.proc.stdout, timeout=30)
@@ -497,9 +502,9 @@ def bench_server(name, loads, workdir, procs=1, driver="select", warmup=True):
 def available(name):
     if name == "csharp":
         return mono.find_mono() is not None
-    if name in ("seed", "untraced"):
-        return (ROOT / "sockdemo" / "__main__.py").exists()
-    return True
+    if name in SOCKDEMO_ROOTS:
+        return (SOCKDEMO_ROOTS[name] / "sockdemo" / "__main__.py").exists()
+    return name != "baseline"  # it needs --baseline DIR
 
 
 def summarize(runs, loads):
@@ -568,7 +573,13 @@ def main(argv=None):
                              "threads: blocking sockets, one thread per client in flight")
     parser.add_argument("--driver-procs", type=int, default=1,
                         help="driver processes sharing the 8 concurrent clients (default 1)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run the seed server of the checkout in DIR, as 'baseline'")
     args = parser.parse_args(argv)
+    if args.baseline:
+        SOCKDEMO_ROOTS["baseline"] = Path(args.baseline).resolve()
+        if "baseline" not in args.servers.split(","):
+            args.servers += ",baseline"
 
     loads = quick_loads() if args.quick else full_loads()
     repeat = args.repeat or (1 if args.quick else 3)
@@ -581,7 +592,8 @@ def main(argv=None):
             names.append(name)
         else:
             skipped[name] = ("mono/mcs not installed" if name == "csharp"
-                             else "sockdemo/__main__.py not found")
+                             else "no --baseline DIR" if name not in SOCKDEMO_ROOTS
+                             else f"{SOCKDEMO_ROOTS[name]}/sockdemo/__main__.py not found")
     for name, why in skipped.items():
         print(f"skipping {name}: {why}", file=sys.stderr)
     if "csharp" in names:

@@ -96,21 +96,25 @@ class Socket:
         rt = self.runtime
         ar = AsyncResult(self, op, callback, state, rt._next_op_id())
         ar._args = args
-        rt.tracer.emit("begin", self.conn, nbytes, op=op, id=ar.id,
-                       callback=getattr(callback, "__name__", None))
+        tracer = rt.tracer
+        if tracer.hooks:
+            tracer.emit("begin", self.conn, nbytes, op=op, id=ar.id,
+                        callback=getattr(callback, "__name__", None))
         self._start(ar)
         return ar
 
     def _end(self, ar: AsyncResult, op: str):
         if ar.socket is not self:
             raise ValueError(f"end_{op} was given the result of another socket's operation")
+        tracer = self.runtime.tracer
         try:
             result = ar._end(op)
         except BaseException as exc:
-            self.runtime.tracer.emit("end", ar.conn, op=op, id=ar.id, error=type(exc).__name__)
+            tracer.emit("end", ar.conn, op=op, id=ar.id, error=type(exc).__name__)
             raise
-        self.runtime.tracer.emit("end", ar.conn, result if isinstance(result, int) else None,
-                                 op=op, id=ar.id)
+        if tracer.hooks:
+            tracer.emit("end", ar.conn, result if isinstance(result, int) else None,
+                        op=op, id=ar.id)
         return result
 
     def _check_open(self) -> None:

@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-import time
 from typing import Callable, Optional
 
 from .apm_socket import address_family, format_endpoint
@@ -71,8 +70,7 @@ class LoopRuntime:
     errors go. The event loop replaces the engine and the pool."""
 
     def __init__(self, sink: Optional[Callable[[str], None]] = None):
-        started = time.perf_counter_ns()
-        self.tracer = Tracer(lambda: (time.perf_counter_ns() - started) // 1000)
+        self.tracer = Tracer()
         self.console = Console(self.tracer, sink)
         self.unhandled_errors: list[BaseException] = []
         self._op_ids = itertools.count(1)

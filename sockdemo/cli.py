@@ -12,6 +12,7 @@ part) end in one line on stderr, never a traceback: exit 2 for bad arguments,
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import importlib.util
 import os
@@ -36,7 +37,8 @@ DEFAULT_BACKLOG = 10
 _PROGRESS_MIN_CLIENTS = 50
 _PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line
 SERVE_SWITCH_INTERVAL = 0.0005  # seconds; see _cmd_serve
-_STOP_CHECK = 0.5          # seconds between looks at the server thread while waiting for a signal
+SERVE_GC_THRESHOLDS = (10_000, 10, 10)  # see _cmd_serve
+FLUSH_EVERY = 0.05         # seconds a console line may wait in stdout's buffer when it is no terminal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +78,19 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _cpu(text: str):
+    """``all``, or a CPU number this process may run on (Linux)."""
+    if text == "all":
+        return text
+    if not hasattr(os, "sched_setaffinity"):
+        raise argparse.ArgumentTypeError("choosing a CPU needs Linux; use 'all'")
+    cpu = _int_in(0, None, "a CPU number")(text)
+    allowed = sorted(os.sched_getaffinity(0))
+    if cpu not in allowed:
+        raise argparse.ArgumentTypeError(f"CPU {cpu} is not one this process may use: {allowed}")
+    return cpu
+
+
 _port = _int_in(0, 65535, "a port number")
 _port_to_connect = _int_in(1, 65535, "a port number")
 _positive = _int_in(1, None, "a positive integer")
@@ -98,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
     p.add_argument("--mode", choices=MODES, default="seed", help="seed (the page), fixed or echo")
     p.add_argument("--trace", metavar="FILE", help="write the trace (Chrome trace JSON) here on exit")
+    p.add_argument("--cpu", type=_cpu, default=None,
+                   help="the one CPU to run on (Linux; default: the one it starts on); "
+                        "'all' lets the system move its threads between CPUs")
     p.set_defaults(run=_cmd_serve, parser=p)
 
     p = sub.add_parser("send", help="run a fleet of clients against a server",
@@ -168,20 +186,43 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 # -- serve ---------------------------------------------------------------------------
 
-def _stdout_sink() -> Callable[[str], None]:
-    """Print each console line at once (stdout may be a pipe); go quiet if the reader left."""
-    broken = False
+class _StdoutSink:
+    """Console lines to stdout, for ``serve`` and ``demo``; quiet once the reader left.
 
-    def sink(line: str) -> None:
-        nonlocal broken
-        if broken:
-            return
+    A terminal gets every line at once. A pipe or a file gets them in batches
+    at most ``FLUSH_EVERY`` seconds late: each flush is a ``write(2)``, and on
+    every system call another thread may take the GIL and keep it, so flushing
+    each line cost a server behind a pipe about a tenth of its pace
+    (benchmarks/bench_servers.py). A line is flushed when the last flush is
+    that old; ``flush()`` sends the rest (serve's wait loop calls it)."""
+
+    def __init__(self, stream=None, clock: Callable[[], float] = time.monotonic):
+        self.stream = stream or sys.stdout
+        self._every = 0.0 if self.stream.isatty() else FLUSH_EVERY
+        self._clock = clock
+        self._flushed = clock()
+        self._lock = threading.Lock()  # lines come from any pool thread; flushes from the CLI
+        self._broken = False
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            if not self._broken:
+                self._write(line + "\n", self._clock() - self._flushed >= self._every)
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._broken:
+                self._write("", True)
+
+    def _write(self, text: str, flush: bool) -> None:  # holds the lock
         try:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            if text:
+                self.stream.write(text)
+            if flush:
+                self.stream.flush()
+                self._flushed = self._clock()
         except (BrokenPipeError, ValueError):
-            broken = True
-    return sink
+            self._broken = True
 
 
 def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
@@ -199,11 +240,53 @@ def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
 
 
 def _cmd_serve(args, parser) -> int:
-    # This process is the server, so it may tune the interpreter for one: a
-    # pool thread back from a socket call waits for the GIL up to the switch
-    # interval while another thread runs Python (5 ms by default), which is
-    # most of a callback server's latency. (Notebooks keep their default.)
+    # This process is the server, so it may tune the interpreter for one
+    # (notebooks keep their defaults; all is restored on return). Figures:
+    # benchmarks/bench_servers.py, README "Speed".
+    # - A pool thread back from a socket call waits for the GIL up to the
+    #   switch interval while another thread runs Python (5 ms by default),
+    #   which is most of a callback server's latency.
+    # - A traced server keeps every event, and with the default thresholds the
+    #   garbage collector walks that whole trace again each time it has grown
+    #   by a quarter. Collecting young objects every 10,000 allocations, not
+    #   700, makes those full passes rare.
+    # - One CPU: the GIL runs one thread's Python at a time, so a second CPU
+    #   gains this server little, while every GIL hand-off between threads on
+    #   two CPUs costs a cross-CPU wake-up; those were a fifth of its CPU time.
+    tuned = sys.getswitchinterval(), gc.get_threshold()
+    cpus = _run_on_one_cpu(args.cpu)
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
+    gc.set_threshold(*SERVE_GC_THRESHOLDS)
+    try:
+        return _serve(args)
+    finally:
+        sys.setswitchinterval(tuned[0])
+        gc.set_threshold(*tuned[1])
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+
+def _run_on_one_cpu(choice) -> Optional[set]:
+    """Keep this thread, and the threads it starts, on one CPU (``choice``, or
+    the one it runs on now); return the CPUs it had, or None if unchanged."""
+    if choice == "all" or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    cpu = choice if choice is not None else _current_cpu()
+    os.sched_setaffinity(0, {cpu if cpu in allowed else min(allowed)})
+    return allowed
+
+
+def _current_cpu() -> Optional[int]:
+    """The CPU this thread runs on (Linux: field 39 of /proc/thread-self/stat)."""
+    try:
+        stat = Path("/proc/thread-self/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _serve(args) -> int:
     stop = threading.Event()
     received = []
 
@@ -214,13 +297,16 @@ def _cmd_serve(args, parser) -> int:
         threading.Thread(target=stop.set, name="signal", daemon=True).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sink = _StdoutSink()
     try:
         handle = _start(args.mode, args.host, args.port, args.backlog, args.pool,
-                        trace=bool(args.trace), sink=_stdout_sink())
+                        trace=bool(args.trace), sink=sink)
         try:
-            # The timeout only lets us notice a server that ended by itself
-            # (e.g. an unhandled error with unhandled="stop"); signals set `stop`.
-            while not stop.wait(_STOP_CHECK):
+            # Signals set `stop`; meanwhile the loop sends the console lines
+            # still buffered and notices a server that ended by itself (e.g.
+            # an unhandled error with unhandled="stop").
+            while not stop.wait(FLUSH_EVERY):
+                sink.flush()
                 if not handle.running:
                     break
         finally:
@@ -231,6 +317,7 @@ def _cmd_serve(args, parser) -> int:
                 except OSError as exc:
                     raise _Failure(f"cannot write the trace: {exc}") from None
     finally:
+        sink.flush()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received or handle.running:
@@ -357,8 +444,12 @@ def _cmd_demo(args, parser) -> int:
         return _demo_sim(args)
     if args.seed is not None or args.scenario is not None:
         parser.error("--seed and --scenario need --sim")
-    demo = run_demo(args.clients, pool=args.pool, mode=args.mode, message=args.message,
-                    chunk=args.chunk, delay=args.delay, sink=_stdout_sink())
+    sink = _StdoutSink()
+    try:
+        demo = run_demo(args.clients, pool=args.pool, mode=args.mode, message=args.message,
+                        chunk=args.chunk, delay=args.delay, sink=sink)
+    finally:
+        sink.flush()
     print()
     for line in demo.summary:
         print(line)

@@ -12,8 +12,12 @@ _TO_ASCII = bytes(range(128)) + b"?" * 128
 
 
 def ascii_get_string(buffer, offset: int = 0, count: int | None = None) -> str:
+    """``buffer`` is bytes or a bytearray (a receive buffer)."""
     end = len(buffer) if count is None else offset + count
-    return bytes(buffer[offset:end]).translate(_TO_ASCII).decode("ascii")
+    data = buffer[offset:end]
+    if not data.isascii():  # the rare case pays for the translation; plain text is decoded as is
+        data = data.translate(_TO_ASCII)
+    return data.decode("ascii")
 
 
 def ascii_get_bytes(text: str) -> bytes:

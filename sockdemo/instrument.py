@@ -10,18 +10,20 @@ object built, and it makes the Events when it is read.
 
 Events are numbered from one atomic counter. Hooks are called under one lock,
 so every hook sees them in ``seq`` order even when the engine and several pool
-threads emit at once; recorders are appended to without it (a list append is
-atomic), so a record may land just before its predecessor, and the recorder
-sorts by ``seq`` when it builds the events. The
-thread's name is read at its first event and kept in a thread-local (rename a
-thread before it emits, not after): Python reuses thread idents once a thread
-ends, so an ident looked up later could name the wrong thread.
+threads emit at once. When only recorders listen on the wall clock (a traced
+server), records are appended without it (a list append is atomic), so a
+record may land just before its predecessor, and the recorder sorts by
+``seq`` when it builds the events. The thread's name is read at its first
+event and kept in a thread-local (rename a thread before it emits, not
+after): Python reuses thread idents once a thread ends, so an ident looked up
+later could name the wrong thread.
 """
 from __future__ import annotations
 
 import itertools
 import threading
 from threading import current_thread
+from time import perf_counter_ns
 from typing import Callable, Optional
 
 from .events import Event
@@ -37,16 +39,29 @@ Hook = Callable[[Event], None]
 
 
 class Tracer:
-    def __init__(self, clock_us: Callable[[], int]):
-        self._clock_us = clock_us
+    def __init__(self, clock_us: Optional[Callable[[], int]] = None):
+        """``clock_us`` gives each event's time in µs; by default (the real
+        world's clock) the µs since this tracer was made."""
+        self._origin_ns = perf_counter_ns()
+        self._wall_clock = clock_us is None
+        self._clock_us = self._wall_us if clock_us is None else clock_us
         self._hooks: tuple[Hook, ...] = ()
         self._logs: tuple[tuple[object, list], ...] = ()   # (recorder, its record list)
         self.hooks: tuple = ()  # everyone listening, hooks and recorders: empty means untraced
+        # The record lists when nothing but recorders listen on the wall clock
+        # (then emit appends itself, lock-free); empty when a hook listens, or
+        # nobody does, or another clock is used (a simulation's: not hurried).
+        self._only_records: tuple[list, ...] = ()
         self._lock = threading.Lock()
         self._seqs = itertools.count(1)
 
     def _listeners_changed(self) -> None:  # holds the lock
         self.hooks = self._hooks + tuple(recorder for recorder, _ in self._logs)
+        self._only_records = (() if self._hooks or not self._wall_clock
+                              else tuple(records for _, records in self._logs))
+
+    def _wall_us(self) -> int:
+        return (perf_counter_ns() - self._origin_ns) // 1000
 
     def subscribe(self, hook: Hook) -> Hook:
         """Add a hook (called with each Event) or a recorder: an object with a
@@ -75,17 +90,19 @@ class Tracer:
                 thread = _this_thread.name
             except AttributeError:  # this thread's first event
                 thread = _this_thread.name = current_thread().name
-            self._deliver(kind, thread, conn, nbytes, info)
+            only_records = self._only_records
+            if only_records:  # numbering and appending are atomic: no lock; _wall_us inline
+                record = (next(self._seqs), (perf_counter_ns() - self._origin_ns) // 1000,
+                          kind, thread, conn, nbytes, info)
+                for records in only_records:
+                    records.append(record)
+            else:
+                self._deliver(kind, thread, conn, nbytes, info)
 
     def _deliver(self, kind: str, thread: str, conn, nbytes, info: dict) -> None:
-        """Number one event and hand it out: a tuple to each recorder, an Event
-        to each hook (the simulator's tracer calls this after its own
-        scheduling point)."""
-        if not self._hooks:  # recorders only: numbering and appending are atomic
-            record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes, info)
-            for _, records in self._logs:
-                records.append(record)
-            return
+        """Number one event under the lock and hand it out: a tuple to each
+        recorder, an Event to each hook (the simulator's tracer calls this
+        after its own scheduling point)."""
         with self._lock:
             seq, t = next(self._seqs), self._clock_us()
             for _, records in self._logs:

@@ -31,9 +31,9 @@ __all__ = ["Runtime", "Timer", "callback_name", "describe_error", "preview", "PR
 PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
 
 
-def preview(data) -> str:
+def preview(data, offset: int = 0, count: int = PREVIEW_BYTES) -> str:
     """The first bytes of a chunk as trace text: ASCII, other bytes as ``\\xNN``."""
-    return bytes(data[:PREVIEW_BYTES]).decode("ascii", "backslashreplace")
+    return bytes(data[offset:offset + min(count, PREVIEW_BYTES)]).decode("ascii", "backslashreplace")
 
 
 def callback_name(callback) -> str:
@@ -66,7 +66,7 @@ class Timer:
 
 
 class Runtime:
-    def __init__(self, clock_us: Callable[[], int], *, inline_completion: bool = False,
+    def __init__(self, clock_us: Optional[Callable[[], int]] = None, *, inline_completion: bool = False,
                  unhandled: str = "record", sink: Optional[Callable[[str], None]] = None):
         if unhandled not in ("record", "stop"):
             raise ValueError(f"unhandled must be 'record' or 'stop', not {unhandled!r}")
@@ -123,8 +123,7 @@ class Runtime:
             emit("accept", result.conn, id=ar.id, peer=list(result.remote_endpoint))
         elif op == "receive" and result:
             buffer, offset, _ = ar._args
-            emit("chunk", conn, result, id=ar.id,
-                 data=preview(memoryview(buffer)[offset:offset + result]))
+            emit("chunk", conn, result, id=ar.id, data=preview(buffer, offset, result))
         elif op == "receive":
             emit("eof", conn, 0, id=ar.id)
         elif op == "send":
@@ -136,16 +135,17 @@ class Runtime:
         """Run one callback (an ``AsyncResult``'s or a ``Timer``'s) on this thread."""
         emit = self.tracer.emit
         name = callback_name(item.callback)
-        emit("callback_start", item.conn, name=name, id=item.id)
+        conn = item.conn
+        emit("callback_start", conn, name=name, id=item.id)
         try:
             item._invoke()
         except Exception as exc:
             self.unhandled_errors.append(exc)
-            emit("error", item.conn, error=describe_error(exc), where=name)
+            emit("error", conn, error=describe_error(exc), where=name)
             if self.unhandled == "stop":
                 self._stop_from_callback()
         finally:
-            emit("callback_end", item.conn, name=name, id=item.id)
+            emit("callback_end", conn, name=name, id=item.id)
 
     # -- what a world provides -------------------------------------------------
 

@@ -48,14 +48,14 @@ class ThreadPool:
         self._waiting = 0  # queued items no worker has taken yet
         self._last_take = time.monotonic()
         self._stopping = False
-        self._local = threading.local()
+        self._local = _WorkerLocal()
 
     @property
     def threads(self) -> list[str]:
         return [w.name for w in self._workers]
 
     def queue(self, item) -> None:
-        local = getattr(self._local, "items", None)
+        local = self._local.items
         if local is not None and not self._stopping:  # queued by one of our workers
             local.append(item)
             return
@@ -123,3 +123,10 @@ class ThreadPool:
                     pass
                 item = local.popleft() if local else None
             local.clear()
+
+
+class _WorkerLocal(threading.local):
+    """A worker's own queue; ``None`` on every other thread. A class default,
+    not ``getattr(..., None)``: a miss would raise and catch an AttributeError
+    on each completion queued by the main or engine thread."""
+    items: Optional[collections.deque] = None

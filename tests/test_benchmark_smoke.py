@@ -38,3 +38,11 @@ def test_peers_decode_like_dotnet_ascii():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import peers
     assert peers.ascii_text(b"caf\xc3\xa9\x7f") == "caf??\x7f"
+
+
+def test_a_baseline_checkout_runs_as_a_peer(monkeypatch, tmp_path):
+    # --baseline DIR runs DIR's sockdemo; this checkout stands in for another one.
+    monkeypatch.setitem(bench_servers.SOCKDEMO_ROOTS, "baseline", ROOT)
+    assert bench_servers.available("baseline")
+    results = bench_servers.bench_server("baseline", TINY[:1], str(tmp_path), warmup=False)
+    assert results["A"]["ok"] and results["A"]["exit_status"] == 0, results

@@ -1,5 +1,6 @@
 """``python -m sockdemo``: serve, send, demo and lab, as a user runs them."""
 import importlib.util
+import io
 import os
 import queue
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sockdemo.cli import main, run_demo
+from sockdemo.cli import FLUSH_EVERY, _StdoutSink, main, run_demo
 from sockdemo.trace import Trace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,6 +131,28 @@ def test_serve_stops_cleanly_on_sigint(serve):
     assert server.proc.stderr.read() == ""
 
 
+def cpus_allowed(*statuses: Path) -> set[str]:
+    """The ``Cpus_allowed_list`` lines (Linux) of these status files, e.g. {"1"} or {"0-1"}."""
+    return {line.split(":", 1)[1].strip() for status in statuses
+            for line in status.read_text().splitlines() if line.startswith("Cpus_allowed_list:")}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs to choose from")
+@pytest.mark.parametrize("cpu_args", [[], ["--cpu", "all"]])
+def test_serve_keeps_every_thread_on_one_cpu_unless_told_all(serve, cpu_args):
+    server = serve(*cpu_args)
+    server.expect("^Waiting for a connection...$")
+    send_plain(server.port, b"wake the pool")  # so the pool threads exist too
+    server.expect(r"^Read 13 bytes from socket\.$")
+    cpus = cpus_allowed(*Path(f"/proc/{server.proc.pid}/task").glob("*/status"))
+    if cpu_args:
+        assert cpus == cpus_allowed(Path("/proc/self/status"))
+    else:
+        assert len(cpus) == 1 and next(iter(cpus)).isdigit(), cpus
+    assert server.stop() == 0
+
+
 def test_serve_on_a_port_in_use_fails_with_one_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -146,6 +169,8 @@ def test_serve_on_a_port_in_use_fails_with_one_line(tmp_path):
     ["serve", "--port", "http"],
     ["serve", "--pool", "0"],
     ["serve", "--mode", "nope"],
+    ["serve", "--cpu", "first"],
+    ["serve", "--cpu", "100000"],
     ["send"],
     ["send", "--port", "1", "--chunk", "0"],
     ["demo", "--seed", "1"],
@@ -235,3 +260,52 @@ def test_lab_opens_the_first_lesson_in_jupyterlab(monkeypatch):
     argv = started[0]
     assert argv[1:3] == ["-m", "jupyterlab"]
     assert argv[3].endswith("notebooks/00-start-here.ipynb") and "--no-browser" in argv
+
+
+class FakeStdout(io.StringIO):
+    """A stdout that says whether it is a terminal and counts its flushes."""
+
+    def __init__(self, tty: bool):
+        super().__init__()
+        self.tty, self.flushes = tty, 0
+
+    def isatty(self):
+        return self.tty
+
+    def flush(self):
+        self.flushes += 1
+
+
+def test_console_lines_reach_a_terminal_one_by_one():
+    out = FakeStdout(tty=True)
+    sink = _StdoutSink(out)
+    sink("Waiting for a connection...")
+    sink("Read 5 bytes from socket.")
+    assert out.getvalue() == "Waiting for a connection...\nRead 5 bytes from socket.\n"
+    assert out.flushes == 2
+
+
+def test_console_lines_to_a_pipe_wait_at_most_flush_every():
+    now = [0.0]
+    out = FakeStdout(tty=False)
+    sink = _StdoutSink(out, clock=lambda: now[0])
+    sink("one")
+    sink("two")
+    assert out.flushes == 0  # both wait in the buffer
+    now[0] += FLUSH_EVERY
+    sink("three")  # the oldest line has waited long enough: all go
+    assert out.flushes == 1
+    sink("four")
+    sink.flush()  # what serve's wait loop does
+    assert out.flushes == 2 and out.getvalue() == "one\ntwo\nthree\nfour\n"
+
+
+def test_a_closed_pipe_makes_the_console_quiet_not_the_server_fail():
+    class ClosedPipe(FakeStdout):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    sink = _StdoutSink(ClosedPipe(tty=False))
+    sink("lost")
+    sink("lost too")
+    sink.flush()

@@ -33,3 +33,8 @@ def test_count_none_reads_to_the_end():
 
 def test_get_bytes_turns_non_ascii_characters_into_question_marks():
     assert ascii_get_bytes("café ✓") == b"caf? ?"
+
+
+def test_bytes_and_bytearray_give_the_same_text():
+    data = b"plain text, then \xc3\xa9 and \x80"
+    assert ascii_get_string(data) == ascii_get_string(bytearray(data)) == "plain text, then ?? and ?"

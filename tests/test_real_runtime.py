@@ -1,5 +1,6 @@
 """RealRuntime: who runs callbacks, pool growth and injection, errors at end_*, timers."""
 import re
+import socket
 import threading
 
 import pytest
@@ -148,6 +149,26 @@ def test_pending_accept_on_a_closed_listener_completes_with_object_disposed(lab)
     assert ar.async_wait_handle.wait_one(WAIT)
     with pytest.raises(ObjectDisposedError):
         listener.end_accept(ar)
+
+
+def test_a_default_socket_timeout_never_makes_begin_receive_wait(lab):
+    # Accepted sockets inherit socket.setdefaulttimeout, and Python waits for
+    # data before each receive on a socket with a timeout: that would hold
+    # the calling thread, where begin_receive must return at once.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(3600)
+    try:
+        _, sock, client = lab(pool=1).accept_pair()
+    finally:
+        socket.setdefaulttimeout(previous)
+    done = threading.Event()
+    begun = threading.Thread(target=sock.begin_receive, daemon=True,
+                             args=(bytearray(16), 0, 16, 0, lambda ar: done.set()))
+    begun.start()
+    begun.join(WAIT)
+    assert not begun.is_alive(), "begin_receive waited for data"
+    client.send(b"late")
+    assert done.wait(WAIT), "the receive never completed"
 
 
 def test_a_second_pending_receive_is_refused(lab):

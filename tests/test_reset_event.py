@@ -43,6 +43,23 @@ def test_set_wakes_a_blocked_waiter(lab):
     assert not waiter.is_alive() and result == [True]
 
 
+def test_set_releases_every_blocked_waiter_and_reset_holds_later_ones(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    results = []
+    waiters = [threading.Thread(target=lambda: results.append(event.wait_one(WAIT)), name=f"waiter-{i}")
+               for i in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    wait_for(lb, lambda e: e.kind == "wait" and e.thread.startswith("waiter-"), "the waiters' waits", count=3)
+    event.set()
+    for waiter in waiters:
+        waiter.join(WAIT)
+    assert results == [True, True, True]
+    event.reset()
+    assert event.wait_one(0.01) is False
+
+
 def test_trace_shows_wait_then_set_then_the_woken_waiters_wake(lab):
     lb = lab(pool=1)
     event = lb.runtime.manual_reset_event(name="gate")

@@ -199,9 +199,11 @@ def test_conveniences(trace):
     assert len(trace) == len(list(trace)) == 31
 
 
-def test_tracer_integration_records_in_seq_order():
-    clock = iter(range(10**6))
-    tracer = Tracer(lambda: next(clock))
+@pytest.mark.parametrize("clock", ["wall", "custom"])
+def test_tracer_integration_records_in_seq_order(clock):
+    # The wall clock takes the recorders' lock-free path, a custom clock the locked one.
+    ticks = iter(range(10**6))
+    tracer = Tracer() if clock == "wall" else Tracer(lambda: next(ticks))
     trace = tracer.subscribe(Trace())
 
     def work(n):
@@ -216,6 +218,9 @@ def test_tracer_integration_records_in_seq_order():
     assert [e.seq for e in trace] == list(range(1, 401))
     assert set(trace.threads) == {"pool-1", "pool-2"}
     assert [e.nbytes for e in trace.for_conn(2)] == list(range(1, 201))
+    for n in (1, 2):  # each thread's times never go back
+        times = [e.t for e in trace.for_conn(n)]
+        assert times == sorted(times) and all(type(t) is int and t >= 0 for t in times)
 
 
 @pytest.mark.parametrize("text", [
