@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sockdemo.cli import FLUSH_EVERY, _StdoutSink, main, run_demo
+from sockdemo.cli import FLUSH_EVERY, _run_on_one_cpu, _StdoutSink, main, run_demo
 from sockdemo.trace import Trace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -151,6 +151,14 @@ def test_serve_keeps_every_thread_on_one_cpu_unless_told_all(serve, cpu_args):
     else:
         assert len(cpus) == 1 and next(iter(cpus)).isdigit(), cpus
     assert server.stop() == 0
+
+
+def test_serve_runs_unpinned_where_a_sandbox_forbids_choosing_a_cpu(monkeypatch):
+    def forbidden(pid, cpus):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "sched_setaffinity", forbidden, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _run_on_one_cpu(None) is None
 
 
 def test_serve_on_a_port_in_use_fails_with_one_line(tmp_path):
