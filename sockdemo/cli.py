@@ -253,15 +253,15 @@ def _cmd_serve(args, parser) -> int:
     # - One CPU: the GIL runs one thread's Python at a time, so a second CPU
     #   gains this server little, while every GIL hand-off between threads on
     #   two CPUs costs a cross-CPU wake-up; those were a fifth of its CPU time.
-    tuned = sys.getswitchinterval(), gc.get_threshold()
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
     cpus = _run_on_one_cpu(args.cpu)
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
     gc.set_threshold(*SERVE_GC_THRESHOLDS)
     try:
         return _serve(args)
     finally:
-        sys.setswitchinterval(tuned[0])
-        gc.set_threshold(*tuned[1])
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
         if cpus is not None:
             os.sched_setaffinity(0, cpus)  # it was allowed a moment ago
 
