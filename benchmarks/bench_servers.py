@@ -9,7 +9,7 @@ a pipe by this process:
 - untraced:  the same without --trace (what tracing costs; not in the default set)
 - baseline:  the seed server of another checkout, with --baseline DIR (e.g. made by
              `git worktree add /tmp/before HEAD~1`): a change measured side by side
-- csharp:    the page's C# (tests/oracle/SeedServer.cs) under Mono, if installed
+- csharp:    the page's C# (sockdemo/page/SeedServer.cs) under Mono, if installed
 - asyncio:   benchmarks/peers.py asyncio   (asyncio.Protocol, same framing and console)
 - threading: benchmarks/peers.py threading (socketserver.ThreadingTCPServer)
 

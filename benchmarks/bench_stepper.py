@@ -30,10 +30,10 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-from sockdemo.scenarios import Client, Scenario  # noqa: E402
-from sockdemo.simulator import Simulation  # noqa: E402
-from sockdemo.stepper import Stepper  # noqa: E402
-from sockdemo.stepper_state import state_at  # noqa: E402
+from sockdemo.sim.scenarios import Client, Scenario  # noqa: E402
+from sockdemo.sim.simulation import Simulation  # noqa: E402
+from sockdemo.views.stepper import Stepper  # noqa: E402
+from sockdemo.views.stepper_state import state_at  # noqa: E402
 
 
 def simulate(clients: int):
@@ -72,7 +72,7 @@ def time_steps(trace, steps: int, rng: random.Random):
 
 
 def time_pictures(trace):
-    from sockdemo.plots import plot_chunks, plot_lanes, save_demo_figure
+    from sockdemo.views.plots import plot_chunks, plot_lanes, save_demo_figure
     import matplotlib.pyplot as plt
     figures = {}
     for name, draw in (("plot_lanes", plot_lanes), ("plot_chunks", plot_chunks)):

@@ -1,5 +1,5 @@
-"""``python -m sockdemo``: see ``sockdemo.cli``."""
-from .cli import main
+"""``python -m sockdemo``: see ``sockdemo.lab.cli``."""
+from .lab.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

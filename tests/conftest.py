@@ -15,11 +15,11 @@ from typing import Callable, Optional
 
 import pytest
 
-from sockdemo.events import Event
-from sockdemo.handle import ServerHandle
-from sockdemo.instrument import wait_for_events
-from sockdemo.real_runtime import RealRuntime
-from sockdemo.trace import Trace
+from sockdemo.trace.events import Event
+from sockdemo.lab.handle import ServerHandle
+from sockdemo.trace.tracer import wait_for_events
+from sockdemo.real.runtime import RealRuntime
+from sockdemo.trace.recording import Trace
 
 WAIT = 5.0  # seconds any single wait may take before the test fails
 

@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from conftest import WAIT, Client, open_fds, send_message, wait_for
-from sockdemo.asyncio_server import LOOP_THREAD, AsyncioServerHandle, start_asyncio_server
-from sockdemo.handle import start_server
+from sockdemo.servers.asyncio_server import LOOP_THREAD, AsyncioServerHandle, start_asyncio_server
+from sockdemo.lab.handle import start_server
 from test_handle import new_threads
 
 MESSAGES = [b"hello there", b"x", "caf\u00e9".encode(), b"a" * 3000, b"last one"]

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from conftest import WAIT, wait_for
-from sockdemo.errors import InvalidOperationError, ObjectDisposedError
+from sockdemo.apm.errors import InvalidOperationError, ObjectDisposedError
 
 POOL = re.compile(r"pool-\d+")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sockdemo.cli import FLUSH_EVERY, _run_on_one_cpu, _StdoutSink, main, run_demo
-from sockdemo.trace import Trace
+from sockdemo.lab.cli import FLUSH_EVERY, _run_on_one_cpu, _StdoutSink, main, run_demo
+from sockdemo.trace.recording import Trace
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 10.0  # seconds any wait may take before the test fails

@@ -1,11 +1,11 @@
-"""The client fleet (sockdemo.clients.send) against real servers on 127.0.0.1."""
+"""The client fleet (sockdemo.lab.clients.send) against real servers on 127.0.0.1."""
 import socket
 import threading
 
 import pytest
 
-from sockdemo.clients import ClientResult, send
-from sockdemo.handle import start_server
+from sockdemo.lab.clients import ClientResult, send
+from sockdemo.lab.handle import start_server
 
 WAIT = 5.0  # seconds any wait may take before the test fails
 
@@ -123,7 +123,7 @@ def test_eof_against_the_seed_server_ends_in_a_clear_timeout_error(seed):
 
 
 def test_eof_round_trip_against_the_echo_server():
-    # Runs whatever echo_server.py holds; passes once EchoServer answers <EOF>.
+    # Runs whatever servers/echo.py holds; passes once EchoServer answers <EOF>.
     with start_server("echo", pool=2) as echo:
         [result] = send(echo.address, eof=True, timeout=3.0)
     assert result.error is None, result.error

@@ -1,5 +1,5 @@
 """Encoding.ASCII as .NET does it (DESIGN item 4)."""
-from sockdemo.encoding import ascii_get_bytes, ascii_get_string
+from sockdemo.apm.encoding import ascii_get_bytes, ascii_get_string
 
 
 def test_ascii_bytes_pass_through_unchanged():

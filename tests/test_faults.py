@@ -5,9 +5,9 @@ import time
 import pytest
 
 from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for
-from sockdemo.fixed_server import FixedServer
-from sockdemo.handle import ServerHandle
-from sockdemo.seed_server import SeedServer
+from sockdemo.servers.fixed import FixedServer
+from sockdemo.lab.handle import ServerHandle
+from sockdemo.servers.seed import SeedServer
 
 BOTH = pytest.mark.parametrize("mode", ["seed", "fixed"])
 

@@ -1,7 +1,7 @@
 """The fixed server: each seed quirk repaired, in the same shape."""
 
 from conftest import Client, conn_of, send_message, wait_for
-from sockdemo.fixed_server import FixedServer
+from sockdemo.servers.fixed import FixedServer
 
 WAITING = "Waiting for a connection..."
 
@@ -177,7 +177,7 @@ def test_empty_connection_prints_nothing_and_is_closed(server):
 
 def test_invalid_options_are_refused():
     import pytest
-    from sockdemo.real_runtime import RealRuntime
+    from sockdemo.real.runtime import RealRuntime
     runtime = RealRuntime(pool=1)
     try:
         with pytest.raises(ValueError):

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for
-from sockdemo.handle import ServerHandle, start_server
+from sockdemo.lab.handle import ServerHandle, start_server
 
 
 def new_threads(before: set) -> set:

@@ -2,7 +2,7 @@
 import threading
 
 from conftest import WAIT, send_message, wait_for
-from sockdemo.instrument import Tracer
+from sockdemo.trace.tracer import Tracer
 
 
 def counting_clock():

@@ -8,8 +8,8 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from sockdemo.handle import start_server  # noqa: E402
-from sockdemo.live import LiveView  # noqa: E402
+from sockdemo.lab.handle import start_server  # noqa: E402
+from sockdemo.views.live import LiveView  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

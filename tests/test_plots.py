@@ -9,10 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from sockdemo import plots  # noqa: E402
-from sockdemo.events import Event  # noqa: E402
-from sockdemo.handle import start_server  # noqa: E402
-from sockdemo.trace import Trace  # noqa: E402
+from sockdemo.views import plots  # noqa: E402
+from sockdemo.trace.events import Event  # noqa: E402
+from sockdemo.lab.handle import start_server  # noqa: E402
+from sockdemo.trace.recording import Trace  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from conftest import WAIT, send_message, wait_for
-from sockdemo.errors import ObjectDisposedError
+from sockdemo.apm.errors import ObjectDisposedError
 
 POOL = re.compile(r"pool-\d+")
 
@@ -172,7 +172,7 @@ def test_a_default_socket_timeout_never_makes_begin_receive_wait(lab):
 
 
 def test_a_second_pending_receive_is_refused(lab):
-    from sockdemo.errors import InvalidOperationError
+    from sockdemo.apm.errors import InvalidOperationError
     lb = lab(pool=2)
     _, handler, _ = lb.accept_pair()
     handler.begin_receive(bytearray(4), 0, 4, 0, None)
@@ -247,7 +247,7 @@ def test_disposed_timer_never_fires(lab):
 
 
 def test_stop_interrupts_a_sleeping_callback(lab):
-    from sockdemo.errors import ThreadInterrupted
+    from sockdemo.apm.errors import ThreadInterrupted
     lb = lab(pool=1)
     outcome = []
 
@@ -303,6 +303,6 @@ def test_unhandled_stop_policy_stops_the_runtime(lab):
 
 
 def test_unknown_unhandled_policy_is_refused():
-    from sockdemo.real_runtime import RealRuntime
+    from sockdemo.real.runtime import RealRuntime
     with pytest.raises(ValueError):
         RealRuntime(unhandled="ignore")

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from conftest import WAIT, wait_for
-from sockdemo.errors import ThreadInterrupted
+from sockdemo.apm.errors import ThreadInterrupted
 
 
 def test_a_new_event_is_reset_and_wait_times_out_false(lab):

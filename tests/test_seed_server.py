@@ -2,7 +2,7 @@
 import threading
 
 from conftest import WAIT, Client, conn_of, send_message, wait_for
-from sockdemo.seed_server import SeedServer
+from sockdemo.servers.seed import SeedServer
 
 WAITING = "Waiting for a connection..."
 
@@ -196,7 +196,7 @@ def test_a_small_buffer_cuts_the_message_into_small_chunks(server):
 
 def test_buffer_size_below_one_is_refused():
     import pytest
-    from sockdemo.real_runtime import RealRuntime
+    from sockdemo.real.runtime import RealRuntime
     runtime = RealRuntime(pool=1)
     try:
         with pytest.raises(ValueError):

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from sockdemo.scenarios import SCENARIOS
-from sockdemo.simulator import run_scenario
+from sockdemo.sim.scenarios import SCENARIOS
+from sockdemo.sim.simulation import run_scenario
 
 
 def _threads():

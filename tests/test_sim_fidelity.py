@@ -10,9 +10,9 @@ import socket
 import pytest
 from conftest import WAIT, wait_for
 
-from sockdemo.handle import start_server
-from sockdemo.scenarios import SCENARIOS
-from sockdemo.simulator import run_scenario
+from sockdemo.lab.handle import start_server
+from sockdemo.sim.scenarios import SCENARIOS
+from sockdemo.sim.simulation import run_scenario
 
 IO_KINDS = ("accept", "chunk", "eof", "message", "close")
 WAITING = "Waiting for a connection..."

@@ -1,6 +1,6 @@
 """What each named scenario shows, exactly as the lessons describe it."""
-from sockdemo.scenarios import SCENARIOS, Client, Scenario
-from sockdemo.simulator import run_scenario
+from sockdemo.sim.scenarios import SCENARIOS, Client, Scenario
+from sockdemo.sim.simulation import run_scenario
 
 
 def chunks(sim, conn=1):

@@ -1,7 +1,7 @@
 """The stepping API: one event per step, peek, run(until), the learner as scheduler."""
 import pytest
 
-from sockdemo.simulator import Simulation, run_scenario
+from sockdemo.sim.simulation import Simulation, run_scenario
 
 
 def test_step_performs_one_event_and_returns_it():

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from sockdemo.stepper import Stepper  # noqa: E402
-from sockdemo.stepper_state import state_at  # noqa: E402
-from sockdemo.trace import Trace  # noqa: E402
+from sockdemo.views.stepper import Stepper  # noqa: E402
+from sockdemo.views.stepper_state import state_at  # noqa: E402
+from sockdemo.trace.recording import Trace  # noqa: E402
 
 from test_stepper_state import repeat_pattern, seed_run, send_and_half_close  # noqa: E402
 
@@ -108,7 +108,7 @@ def test_play_is_linked_to_the_slider_and_speed_sets_its_interval(stepper):
 def test_code_panels_show_context_around_the_current_line(stepper):
     stepper.goto(30)                                 # end_receive in ReadCallback
     py = stepper.python_panel.value
-    assert "seed_server.py:" in py and py.count("<div>") == 6   # 3 lines either side
+    assert "seed.py:" in py and py.count("<div>") == 6   # 3 lines either side
     assert "handler.end_receive(ar)" in current_line(stepper.python_panel)
     assert "handler.EndReceive(ar)" in current_line(stepper.csharp_panel)
 
@@ -125,7 +125,7 @@ def test_a_growing_trace_extends_the_slider_on_refresh_and_step():
 
 
 class FakeSimulation:
-    """What the stepper needs of sockdemo.simulator.Simulation: .trace and .step()."""
+    """What the stepper needs of sockdemo.sim.simulation.Simulation: .trace and .step()."""
 
     def __init__(self, events):
         self.trace = Trace()
@@ -154,7 +154,7 @@ def test_stepping_past_the_end_of_a_simulation_runs_it():
 
 
 def test_a_real_run_in_the_widget():
-    from sockdemo.handle import start_server
+    from sockdemo.lab.handle import start_server
     server = start_server("seed")
     try:
         send_and_half_close(server.address, [b"abc", b"def"])
@@ -188,7 +188,7 @@ def test_ten_thousand_events_step_quickly():
 
 
 def test_a_simulation_stepped_to_its_end():
-    simulator = pytest.importorskip("sockdemo.simulator")
+    simulator = pytest.importorskip("sockdemo.sim.simulation")
     try:
         sim = simulator.Simulation("two_clients", seed=1)
     except (KeyError, ValueError) as exc:
@@ -207,7 +207,7 @@ def test_a_simulation_stepped_to_its_end():
 
 
 def test_step_at_the_end_of_a_closed_simulation_says_it_ended():
-    from sockdemo.simulator import Simulation
+    from sockdemo.sim.simulation import Simulation
     sim = Simulation("one_client", seed=0)
     s = Stepper(sim)
     for _ in range(5):

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from sockdemo.events import Event
-from sockdemo.handle import start_server
-from sockdemo.source_map import MAIN, RUNTIME, locate
-from sockdemo.stepper_state import StepperModel, model_for, state_at
-from sockdemo.trace import Trace
+from sockdemo.trace.events import Event
+from sockdemo.lab.handle import start_server
+from sockdemo.views.source_map import MAIN, RUNTIME, locate
+from sockdemo.views.stepper_state import StepperModel, model_for, state_at
+from sockdemo.trace.recording import Trace
 
 
 def ev(seq, kind, thread="main", conn=None, nbytes=None, **info):
@@ -121,7 +121,7 @@ def test_after_close(events):
 
 def test_source_line_of_the_last_event_side_by_side(events):
     st = state_at(events, 21)          # begin_receive inside ReadCallback
-    assert st.source.python.file == "seed_server.py"
+    assert st.source.python.file == "seed.py"
     assert "handler.begin_receive(" in st.source.python.text
     assert "handler.BeginReceive(" in st.source.csharp.text
     in_accept = state_at(events, 11).source      # the one in AcceptCallback
@@ -266,7 +266,7 @@ def test_source_map_finds_a_line_for_each_event_kind_of_a_real_run(real_run):
             if kind == "close" and st.event.conn is None:
                 continue  # the listener, closed by the runtime's stop: no line of the server
             py, cs = st.source.python, st.source.csharp
-            assert py is not None and py.file == "seed_server.py", (kind, st.event)
+            assert py is not None and py.file == "seed.py", (kind, st.event)
             assert cs is not None and cs.file == "SeedServer.cs", (kind, st.event)
             with open(py.path, encoding="utf-8") as f:
                 assert f.read().splitlines()[py.line - 1].rstrip() == py.text
@@ -361,7 +361,7 @@ def test_echo_lines_the_page_lacks_have_no_csharp():
 
 
 def test_client_events_without_a_size_say_none_of_bytes():
-    from sockdemo.stepper_state import describe_event
+    from sockdemo.views.stepper_state import describe_event
     connect = describe_event(ev(1, "client_connect", "client-1", 1, port=50001))
     assert "None" not in connect and "bytes" not in connect
     assert connect == "a client connect on conn 1"

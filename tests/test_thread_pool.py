@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from conftest import WAIT
-from sockdemo.errors import ThreadInterrupted
-from sockdemo.thread_pool import ThreadPool
+from sockdemo.apm.errors import ThreadInterrupted
+from sockdemo.real.thread_pool import ThreadPool
 
 
 class Recorder:

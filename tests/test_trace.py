@@ -3,9 +3,9 @@ import threading
 
 import pytest
 
-from sockdemo.events import Event
-from sockdemo.instrument import Tracer
-from sockdemo.trace import Trace
+from sockdemo.trace.events import Event
+from sockdemo.trace.tracer import Tracer
+from sockdemo.trace.recording import Trace
 
 
 def ev(seq, t, kind, thread="main", conn=None, nbytes=None, **info):

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SOURCE = Path(__file__).resolve().parent / "SeedServer.cs"
+SOURCE = Path(__file__).resolve().parents[2] / "sockdemo" / "page" / "SeedServer.cs"
 PORT_PREFIX = "Local address and port : "
 
 _cached_exe = None

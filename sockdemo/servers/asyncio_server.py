@@ -49,14 +49,14 @@ import itertools
 import threading
 from typing import Callable, Optional
 
-from .apm_socket import address_family, format_endpoint
-from .console import Console
-from .encoding import ascii_get_string
-from .handle import START_TIMEOUT, BackgroundServer
-from .instrument import Tracer
-from .runtime import describe_error, preview
-from .state_object import BUFFER_SIZE, StringBuilder
-from .trace import Trace
+from ..apm.socket import address_family, format_endpoint
+from ..apm.console import Console
+from ..apm.encoding import ascii_get_string
+from ..lab.handle import START_TIMEOUT, BackgroundServer
+from ..trace.tracer import Tracer
+from ..apm.runtime import describe_error, preview
+from ..apm.state_object import BUFFER_SIZE, StringBuilder
+from ..trace.recording import Trace
 
 __all__ = ["AsyncioServer", "AsyncioServerHandle", "LoopRuntime", "start_asyncio_server",
            "LOOP_THREAD"]

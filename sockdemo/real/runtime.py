@@ -24,9 +24,9 @@ import time
 import weakref
 from typing import Optional
 
-from .errors import ObjectDisposedError, ThreadInterrupted
-from .real_socket import RealSocket
-from .runtime import Runtime, Timer
+from ..apm.errors import ObjectDisposedError, ThreadInterrupted
+from .socket import RealSocket
+from ..apm.runtime import Runtime, Timer
 from .thread_pool import ThreadPool
 
 __all__ = ["RealRuntime"]

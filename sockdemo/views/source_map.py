@@ -3,7 +3,7 @@
 Mirrors nothing in .NET; it is the margin a debugger draws beside the code.
 The stepper shows, for the event it stands on, the statement of the Python
 port that produced it and the same statement in the page's C#
-(``tests/oracle/SeedServer.cs``), side by side.
+(``sockdemo/page/SeedServer.cs``), side by side.
 
 Nothing here is a hard-coded line number: the Python lines are found by
 searching the server class's own source (``inspect``, through its MRO, by
@@ -37,8 +37,7 @@ RUNTIME = "(runtime)"
 COMPLETIONS = frozenset({"accept", "chunk", "eof", "sent", "connected", "op_error"})
 
 _HERE = Path(__file__).resolve().parent
-_CS_CANDIDATES = (_HERE.parent / "tests" / "oracle" / "SeedServer.cs",
-                  _HERE.parent.parent / "shared" / "reference" / "SeedServer.cs")
+_CS_CANDIDATES = (_HERE.parent / "page" / "SeedServer.cs",)
 
 _OPS = {  # op -> (python begin, C# begin, python end, C# end)
     "accept": ("begin_accept(", "BeginAccept(", "end_accept(", "EndAccept("),
@@ -100,7 +99,7 @@ def csharp_path() -> Optional[Path]:
 def _server_class(mode):
     if isinstance(mode, type):   # a server class itself (a scenario's SleepyServer)
         return mode
-    from .handle import SERVERS  # late: the map is importable without the real runtime
+    from ..lab.handle import SERVERS  # late: the map is importable without the real runtime
     try:
         return SERVERS[mode]
     except KeyError:
@@ -131,7 +130,7 @@ def _python_blocks(mode) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def _runtime_blocks() -> tuple:
-    from .runtime import Runtime
+    from ..apm.runtime import Runtime
     return _method_blocks(Runtime)
 
 

@@ -24,12 +24,12 @@ import threading
 from collections import deque
 from typing import Callable, Optional
 
-from .console import Console
-from .errors import ThreadInterrupted
-from .instrument import Tracer
-from .runtime import Runtime, Timer
-from .sim_kernel import Kernel, SimThread, us
-from .sim_network import Network, SimSocket
+from ..apm.console import Console
+from ..apm.errors import ThreadInterrupted
+from ..trace.tracer import Tracer
+from ..apm.runtime import Runtime, Timer
+from .kernel import Kernel, SimThread, us
+from .network import Network, SimSocket
 
 __all__ = ["SimRuntime", "SimPool", "SimFlag", "INJECTION_DELAY_US"]
 

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .errors import ThreadInterrupted
+from ..apm.errors import ThreadInterrupted
 
 __all__ = ["ThreadPool"]
 

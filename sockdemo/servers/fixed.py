@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import codecs
 
-from .apm_socket import SHUT_RDWR
-from .runtime import describe_error
-from .seed_server import SeedServer
-from .state_object import BUFFER_SIZE, StateObject
+from ..apm.socket import SHUT_RDWR
+from ..apm.runtime import describe_error
+from .seed import SeedServer
+from ..apm.state_object import BUFFER_SIZE, StateObject
 
 __all__ = ["FixedServer", "FixedStateObject", "MAX_MESSAGE", "IDLE_TIMEOUT"]
 

@@ -23,7 +23,7 @@ import itertools
 from typing import Any, Callable, Optional
 
 from .console import Console
-from .instrument import Tracer
+from ..trace.tracer import Tracer
 from .reset_event import ManualResetEvent
 
 __all__ = ["Runtime", "Timer", "callback_name", "describe_error", "preview", "PREVIEW_BYTES"]

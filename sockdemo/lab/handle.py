@@ -15,12 +15,12 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from .echo_server import EchoServer
-from .fixed_server import FixedServer
-from .instrument import wait_for_events
-from .real_runtime import RealRuntime
-from .seed_server import SeedServer
-from .trace import Trace
+from ..servers.echo import EchoServer
+from ..servers.fixed import FixedServer
+from ..trace.tracer import wait_for_events
+from ..real.runtime import RealRuntime
+from ..servers.seed import SeedServer
+from ..trace.recording import Trace
 
 __all__ = ["BackgroundServer", "ServerHandle", "start_server", "SERVERS"]
 

@@ -28,10 +28,10 @@ import socket as _os
 from collections import deque
 from typing import Optional
 
-from .apm_socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket
-from .errors import InvalidOperationError, ObjectDisposedError
-from .runtime import preview
-from .sim_kernel import us
+from ..apm.socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket
+from ..apm.errors import InvalidOperationError, ObjectDisposedError
+from ..apm.runtime import preview
+from .kernel import us
 
 __all__ = ["Network", "SimSocket", "ClientRun"]
 

@@ -31,7 +31,7 @@ import random
 import threading
 from typing import Any, Callable, Optional
 
-from .errors import ThreadInterrupted
+from ..apm.errors import ThreadInterrupted
 
 __all__ = ["Kernel", "SimThread", "Entry", "us"]
 

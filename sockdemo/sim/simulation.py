@@ -24,13 +24,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
-from .events import Event
-from .runtime import describe_error
+from ..trace.events import Event
+from ..apm.runtime import describe_error
 from .scenarios import SCENARIOS, Client, Scenario, describe, get_scenario
-from .sim_kernel import us
-from .sim_network import ClientRun
-from .sim_runtime import SimRuntime
-from .trace import Trace
+from .kernel import us
+from .network import ClientRun
+from .runtime import SimRuntime
+from ..trace.recording import Trace
 
 __all__ = ["Simulation", "Result", "Upcoming", "run_scenario", "run_demo"]
 
@@ -344,7 +344,7 @@ def run_demo(args) -> int:
         print(f"trace written to {path} (open it in https://ui.perfetto.dev)")
     png = getattr(args, "png", None)
     if png:
-        from .plots import save_demo_figure
+        from ..views.plots import save_demo_figure
         save_demo_figure(sim.trace, png)
         print(f"figure: {png}")
     # A deadlock is what some scenarios are for; only a simulated thread dying is a failure.

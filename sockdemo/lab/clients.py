@@ -30,12 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
-from . import echo_server
-from .apm_socket import address_family
+from ..servers import echo
+from ..apm.socket import address_family
 
 __all__ = ["send", "ClientResult", "EOF_MARKER"]
 
-EOF_MARKER = echo_server.EOF_MARKER.encode("ascii")
+EOF_MARKER = echo.EOF_MARKER.encode("ascii")
 _RECV_SIZE = 65536
 
 Message = Union[str, bytes, bytearray]

@@ -31,12 +31,12 @@ import weakref
 from dataclasses import dataclass
 from typing import Optional
 
-from .apm_socket import format_endpoint
-from .events import Event
-from .runtime import PREVIEW_BYTES, callback_name
+from ..apm.socket import format_endpoint
+from ..trace.events import Event
+from ..apm.runtime import PREVIEW_BYTES, callback_name
 from .source_map import (COMPLETIONS, MAIN, NOWHERE, RUNTIME, SourceRef, console_key,
                          locate)
-from .trace import lane_order
+from ..trace.recording import lane_order
 
 __all__ = ["state_at", "StepperModel", "StepState", "ThreadState", "Frame",
            "PendingOp", "ConnState", "describe_event", "model_for", "EVERY"]

@@ -1,7 +1,7 @@
 """The page's server, quirks included: ``AsynchronousSocketListener``.
 
 Mirrors "Using an Asynchronous Server Socket" line for line (the C# is in
-``tests/oracle/SeedServer.cs``): ``start_listening`` binds, listens and loops
+``sockdemo/page/SeedServer.cs``): ``start_listening`` binds, listens and loops
 ``reset`` / print / ``begin_accept`` / ``wait_one`` on ``all_done``;
 ``accept_callback`` ends the accept, sets ``all_done``, makes a ``StateObject``
 and begins a receive; ``read_callback`` appends ASCII text until the peer
@@ -14,10 +14,10 @@ on real sockets and in the simulator alike. Its quirks are the lessons:
 """
 from __future__ import annotations
 
-from .apm_socket import address_family, format_endpoint
-from .encoding import ascii_get_string
-from .runtime import describe_error
-from .state_object import BUFFER_SIZE, StateObject
+from ..apm.socket import address_family, format_endpoint
+from ..apm.encoding import ascii_get_string
+from ..apm.runtime import describe_error
+from ..apm.state_object import BUFFER_SIZE, StateObject
 
 __all__ = ["SeedServer"]
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Optional
 
-from .trace import lane_order
+from ..trace.recording import lane_order
 
 __all__ = ["plot_lanes", "plot_chunks", "plot_summary", "save_demo_figure",
            "OKABE_ITO", "CONN_COLOURS"]

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .apm_socket import format_endpoint
-from .trace import lane_order
+from ..apm.socket import format_endpoint
+from ..trace.recording import lane_order
 
 __all__ = ["main", "build_parser", "run_demo", "DemoResult"]
 
@@ -472,15 +472,15 @@ def _cmd_demo(args, parser) -> int:
 
 def _save_png(trace, path) -> int:
     try:
-        plots = importlib.import_module("sockdemo.plots")
+        plots = importlib.import_module("sockdemo.views.plots")
         save = plots.save_demo_figure
     except ModuleNotFoundError as exc:
         missing = exc.name or "a module"
         print(f"sockdemo demo: cannot draw {path}: {missing} is not available "
-              f"(the figures need sockdemo.plots and matplotlib)", file=sys.stderr)
+              f"(the figures need sockdemo.views.plots and matplotlib)", file=sys.stderr)
         return 1
     except AttributeError:
-        print(f"sockdemo demo: cannot draw {path}: sockdemo.plots has no save_demo_figure yet",
+        print(f"sockdemo demo: cannot draw {path}: sockdemo.views.plots has no save_demo_figure yet",
               file=sys.stderr)
         return 1
     save(trace, path)
@@ -490,14 +490,14 @@ def _save_png(trace, path) -> int:
 
 def _demo_sim(args) -> int:
     try:
-        simulator = importlib.import_module("sockdemo.simulator")
+        simulator = importlib.import_module("sockdemo.sim.simulation")
         run = simulator.run_demo
     except ModuleNotFoundError as exc:
-        if exc.name not in ("sockdemo.simulator", "sockdemo"):
+        if exc.name not in ("sockdemo.sim.simulation", "sockdemo"):
             raise
-        raise _Failure("--sim: the simulator (sockdemo.simulator) is not available in this version") from None
+        raise _Failure("--sim: the simulator (sockdemo.sim.simulation) is not available in this version") from None
     except AttributeError:
-        raise _Failure("--sim: sockdemo.simulator has no run_demo") from None
+        raise _Failure("--sim: sockdemo.sim.simulation has no run_demo") from None
     status = run(args)
     return status if isinstance(status, int) else 0
 
@@ -505,7 +505,7 @@ def _demo_sim(args) -> int:
 # -- lab -----------------------------------------------------------------------------
 
 def notebooks_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _cmd_lab(args, parser) -> int:

@@ -15,10 +15,10 @@ four places, each kept as the example has it:
 """
 from __future__ import annotations
 
-from .apm_socket import SHUT_RDWR
-from .encoding import ascii_get_bytes, ascii_get_string
-from .seed_server import SeedServer
-from .state_object import StateObject
+from ..apm.socket import SHUT_RDWR
+from ..apm.encoding import ascii_get_bytes, ascii_get_string
+from .seed import SeedServer
+from ..apm.state_object import StateObject
 
 __all__ = ["EchoServer", "EOF_MARKER"]
 

@@ -19,8 +19,8 @@ import selectors
 import socket as _os
 import threading
 
-from .apm_socket import Socket
-from .errors import InvalidOperationError, ObjectDisposedError
+from ..apm.socket import Socket
+from ..apm.errors import InvalidOperationError, ObjectDisposedError
 
 __all__ = ["RealSocket"]
 

@@ -23,8 +23,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
-from .seed_server import SeedServer
-from .state_object import StateObject
+from ..servers.seed import SeedServer
+from ..apm.state_object import StateObject
 
 __all__ = ["Client", "Scenario", "SCENARIOS", "get_scenario", "describe",
            "SleepyServer", "ForgetfulServer", "server_class", "COMPANION_MESSAGE"]
@@ -102,8 +102,8 @@ class Scenario:
 
 
 def server_class(mode: str) -> type:
-    from .echo_server import EchoServer
-    from .fixed_server import FixedServer
+    from ..servers.echo import EchoServer
+    from ..servers.fixed import FixedServer
     servers = {"seed": SeedServer, "fixed": FixedServer, "echo": EchoServer}
     if mode not in servers:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(servers)}")
