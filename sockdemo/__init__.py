@@ -12,7 +12,8 @@ from .apm.encoding import ascii_get_bytes, ascii_get_string
 from .apm.errors import InvalidOperationError, ObjectDisposedError, ThreadInterrupted
 from .trace.events import Event
 from .servers.fixed import FixedServer
-from .lab.handle import SERVERS, ServerHandle, start_server
+from .lab.handle import ServerHandle, start_server
+from .servers.registry import SERVERS
 from .trace.tracer import Tracer, wait_for_events
 from .real.runtime import RealRuntime
 from .apm.reset_event import ManualResetEvent

@@ -5,7 +5,8 @@ import threading
 import pytest
 
 from conftest import WAIT, Client, open_fds, send_message, wait_for
-from sockdemo.servers.asyncio_server import LOOP_THREAD, AsyncioServerHandle, start_asyncio_server
+from sockdemo.lab.asyncio_handle import AsyncioServerHandle, start_asyncio_server
+from sockdemo.servers.asyncio_server import LOOP_THREAD
 from sockdemo.lab.handle import start_server
 from test_handle import new_threads
 

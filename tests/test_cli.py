@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sockdemo.lab.cli import FLUSH_EVERY, _run_on_one_cpu, _StdoutSink, main, run_demo
+from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, main
+from sockdemo.lab.demo import run_demo
+from sockdemo.lab.tuning import run_on_one_cpu
 from sockdemo.trace.recording import Trace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -158,7 +160,7 @@ def test_serve_runs_unpinned_where_a_sandbox_forbids_choosing_a_cpu(monkeypatch)
         raise PermissionError(1, "Operation not permitted")
     monkeypatch.setattr(os, "sched_setaffinity", forbidden, raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert _run_on_one_cpu(None) is None
+    assert run_on_one_cpu(None) is None
 
 
 def test_serve_on_a_port_in_use_fails_with_one_line(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from typing import Callable, Optional
+from ..trace import kinds
 
 __all__ = ["Console"]
 
@@ -21,7 +22,7 @@ class Console:
 
     def write_line(self, text: str = "") -> None:
         text = str(text)
-        self._tracer.emit("console", text=text)
+        self._tracer.emit(kinds.CONSOLE, text=text)
         with self._lock:  # keep lines and sink in the same order
             self.lines.append(text)
             if self.sink is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .errors import ThreadInterrupted
+from ..trace import kinds
 
 __all__ = ["ManualResetEvent"]
 
@@ -30,22 +31,22 @@ class ManualResetEvent:
         return self._flag.is_set()
 
     def set(self) -> bool:
-        self._tracer.emit("set", event=self.name)
+        self._tracer.emit(kinds.SET, event=self.name)
         self._flag.set()
         return True
 
     def reset(self) -> bool:
-        self._tracer.emit("reset", event=self.name)
+        self._tracer.emit(kinds.RESET, event=self.name)
         self._flag.clear()
         return True
 
     def wait_one(self, timeout: Optional[float] = None) -> bool:
         """Block until set; ``timeout`` in seconds (None waits forever)."""
-        self._tracer.emit("wait", event=self.name, timeout=timeout)
+        self._tracer.emit(kinds.WAIT, event=self.name, timeout=timeout)
         try:
             signaled = self._flag.wait(timeout)
         except ThreadInterrupted:
-            self._tracer.emit("wake", event=self.name, signaled=False, interrupted=True)
+            self._tracer.emit(kinds.WAKE, event=self.name, signaled=False, interrupted=True)
             raise
-        self._tracer.emit("wake", event=self.name, signaled=signaled)
+        self._tracer.emit(kinds.WAKE, event=self.name, signaled=signaled)
         return signaled

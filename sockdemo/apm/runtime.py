@@ -18,36 +18,16 @@ runtime, which is as close to dying as a server in a notebook should get.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Any, Callable, Optional
 
 from .console import Console
 from ..trace.tracer import Tracer
 from .reset_event import ManualResetEvent
+from ..trace import kinds
+from ..trace.text import callback_name, describe_error, preview
 
-__all__ = ["Runtime", "Timer", "callback_name", "describe_error", "preview", "PREVIEW_BYTES"]
-
-PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
-
-
-def preview(data, offset: int = 0, count: int = PREVIEW_BYTES) -> str:
-    """The first bytes of a chunk as trace text: ASCII, other bytes as ``\\xNN``."""
-    return bytes(data[offset:offset + min(count, PREVIEW_BYTES)]).decode("ascii", "backslashreplace")
-
-
-def callback_name(callback) -> str:
-    """``accept_callback`` -> ``AcceptCallback``, the name the page uses
-    (given the function, or its name as a trace keeps it)."""
-    return _pascal_case(callback if isinstance(callback, str)
-                        else getattr(callback, "__name__", "callback"))
-
-
-@functools.lru_cache(maxsize=256)
-def _pascal_case(name: str) -> str:
-    name = name.strip("<>_")
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Callback"
-
+__all__ = ["Runtime", "Timer"]
 
 class Timer:
     """``System.Threading.Timer``, one-shot: ``callback(state)`` on a pool thread."""
@@ -118,34 +98,34 @@ class Runtime:
     def _trace_completion(self, ar, result, error) -> None:
         emit, conn, op = self.tracer.emit, ar.socket.conn, ar.op
         if error is not None:
-            emit("op_error", conn, op=op, id=ar.id, error=describe_error(error))
+            emit(kinds.OP_ERROR, conn, op=op, id=ar.id, error=describe_error(error))
         elif op == "accept":
-            emit("accept", result.conn, id=ar.id, peer=list(result.remote_endpoint))
+            emit(kinds.ACCEPT, result.conn, id=ar.id, peer=list(result.remote_endpoint))
         elif op == "receive" and result:
             buffer, offset, _ = ar._args
-            emit("chunk", conn, result, id=ar.id, data=preview(buffer, offset, result))
+            emit(kinds.CHUNK, conn, result, id=ar.id, data=preview(buffer, offset, result))
         elif op == "receive":
-            emit("eof", conn, 0, id=ar.id)
+            emit(kinds.EOF, conn, 0, id=ar.id)
         elif op == "send":
-            emit("sent", conn, result, id=ar.id)
+            emit(kinds.SENT, conn, result, id=ar.id)
         else:
-            emit("connected", conn, id=ar.id)
+            emit(kinds.CONNECTED, conn, id=ar.id)
 
     def _run_callback(self, item) -> None:
         """Run one callback (an ``AsyncResult``'s or a ``Timer``'s) on this thread."""
         emit = self.tracer.emit
         name = callback_name(item.callback)
         conn = item.conn
-        emit("callback_start", conn, name=name, id=item.id)
+        emit(kinds.CALLBACK_START, conn, name=name, id=item.id)
         try:
             item._invoke()
         except Exception as exc:
             self.unhandled_errors.append(exc)
-            emit("error", conn, error=describe_error(exc), where=name)
+            emit(kinds.ERROR, conn, error=describe_error(exc), where=name)
             if self.unhandled == "stop":
                 self._stop_from_callback()
         finally:
-            emit("callback_end", conn, name=name, id=item.id)
+            emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
 
     # -- what a world provides -------------------------------------------------
 
@@ -158,7 +138,3 @@ class Runtime:
 
     def _stop_from_callback(self) -> None:
         raise NotImplementedError
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"

@@ -18,6 +18,8 @@ from typing import Any, Callable, Optional
 
 from .asyncresult import AsyncResult
 from .errors import ObjectDisposedError
+from ..trace import kinds
+from ..trace.text import format_endpoint
 
 __all__ = ["Socket", "address_family", "format_endpoint", "SHUT_RD", "SHUT_WR", "SHUT_RDWR"]
 
@@ -31,12 +33,6 @@ AsyncCallback = Callable[[AsyncResult], None]
 def address_family(host: str) -> int:
     """``IPAddress.AddressFamily``: IPv6 for a host with a colon, else IPv4."""
     return _os_socket.AF_INET6 if ":" in host else _os_socket.AF_INET
-
-
-def format_endpoint(endpoint) -> str:
-    """``IPEndPoint.ToString()``: ``127.0.0.1:11000`` or ``[::1]:11000``."""
-    host, port = endpoint[0], endpoint[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Socket:
@@ -79,14 +75,14 @@ class Socket:
 
     def shutdown(self, how: int) -> None:
         self._check_open()
-        self.runtime.tracer.emit("shutdown", self.conn, how=_HOW_NAMES.get(how, how))
+        self.runtime.tracer.emit(kinds.SHUTDOWN, self.conn, how=_HOW_NAMES.get(how, how))
         self._shutdown(how)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self.runtime.tracer.emit("close", self.conn)
+        self.runtime.tracer.emit(kinds.CLOSE, self.conn)
         self._close()
 
     # -- shared machinery ------------------------------------------------------
@@ -98,7 +94,7 @@ class Socket:
         ar._args = args
         tracer = rt.tracer
         if tracer.hooks:
-            tracer.emit("begin", self.conn, nbytes, op=op, id=ar.id,
+            tracer.emit(kinds.BEGIN, self.conn, nbytes, op=op, id=ar.id,
                         callback=getattr(callback, "__name__", None))
         self._start(ar)
         return ar
@@ -110,10 +106,10 @@ class Socket:
         try:
             result = ar._end(op)
         except BaseException as exc:
-            tracer.emit("end", ar.conn, op=op, id=ar.id, error=type(exc).__name__)
+            tracer.emit(kinds.END, ar.conn, op=op, id=ar.id, error=type(exc).__name__)
             raise
         if tracer.hooks:
-            tracer.emit("end", ar.conn, result if isinstance(result, int) else None,
+            tracer.emit(kinds.END, ar.conn, result if isinstance(result, int) else None,
                         op=op, id=ar.id)
         return result
 

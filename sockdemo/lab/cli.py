@@ -12,32 +12,26 @@ part) end in one line on stderr, never a traceback: exit 2 for bad arguments,
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib
 import importlib.util
 import os
 import signal
 import sys
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..apm.socket import format_endpoint
-from ..trace.recording import lane_order
+from ..servers.registry import SERVERS
+from ..trace.text import format_endpoint
+from ..trace import kinds
 
-__all__ = ["main", "build_parser", "run_demo", "DemoResult"]
+__all__ = ["main", "build_parser"]
 
-MODES = ("seed", "fixed", "echo")
 PROG = "python -m sockdemo"
 DEFAULT_PORT = 11000
 DEFAULT_BACKLOG = 10
 _PROGRESS_MIN_CLIENTS = 50
 _PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line
-SERVE_SWITCH_INTERVAL = 0.0005  # seconds; see _cmd_serve
-SERVE_GC_THRESHOLDS = (10_000, 10, 10)  # see _cmd_serve
 FLUSH_EVERY = 0.05         # seconds a console line may wait in stdout's buffer when it is no terminal
 
 
@@ -111,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backlog", type=_positive, default=DEFAULT_BACKLOG,
                    help=f"listen backlog (default {DEFAULT_BACKLOG})")
     p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
-    p.add_argument("--mode", choices=MODES, default="seed", help="seed (the page), fixed or echo")
+    p.add_argument("--mode", choices=tuple(SERVERS), default="seed", help="seed (the page), fixed or echo")
     p.add_argument("--trace", metavar="FILE", help="write the trace (Chrome trace JSON) here on exit")
     p.add_argument("--cpu", type=_cpu, default=None,
                    help="the one CPU to run on (Linux; default: the one it starts on); "
@@ -146,15 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "against it, print the console and a summary, save the trace.")
     p.add_argument("--clients", type=_count, default=5, metavar="N", help="number of clients (default 5)")
     p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
-    p.add_argument("--mode", choices=MODES, default="seed", help="seed (the page), fixed or echo")
+    p.add_argument("--mode", choices=tuple(SERVERS), default="seed", help="seed (the page), fixed or echo")
     p.add_argument("--message", default="This is a test", metavar="TEXT", help="text each client sends")
     p.add_argument("--chunk", type=_positive, default=None, metavar="K", help="client piece size")
     p.add_argument("--delay", type=_seconds, default=0.0, metavar="S", help="seconds between pieces")
     p.add_argument("--sim", action="store_true", help="run in the step-through simulator instead")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="simulator random seed (--sim)")
     p.add_argument("--scenario", metavar="NAME", help="simulator scenario (--sim)")
-    p.add_argument("--trace", metavar="FILE", default="demo-trace.json",
-                   help="where to save the trace (default demo-trace.json; '' to skip)")
+    p.add_argument("--trace", metavar="FILE", help="also save the trace (Chrome trace JSON) here")
     p.add_argument("--png", metavar="FILE", help="also save the demo figures here")
     p.set_defaults(run=_cmd_demo, parser=p)
 
@@ -240,53 +233,10 @@ def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
 
 
 def _cmd_serve(args, parser) -> int:
-    # This process is the server, so it may tune the interpreter for one
-    # (notebooks keep their defaults; all is restored on return). Figures:
-    # benchmarks/bench_servers.py, README "Speed".
-    # - A pool thread back from a socket call waits for the GIL up to the
-    #   switch interval while another thread runs Python (5 ms by default),
-    #   which is most of a callback server's latency.
-    # - A traced server keeps every event, and with the default thresholds the
-    #   garbage collector walks that whole trace again each time it has grown
-    #   by a quarter. Collecting young objects every 10,000 allocations, not
-    #   700, makes those full passes rare.
-    # - One CPU: the GIL runs one thread's Python at a time, so a second CPU
-    #   gains this server little, while every GIL hand-off between threads on
-    #   two CPUs costs a cross-CPU wake-up; those were a fifth of its CPU time.
-    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
-    cpus = _run_on_one_cpu(args.cpu)
-    sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
-    gc.set_threshold(*SERVE_GC_THRESHOLDS)
-    try:
+    from .tuning import server_process
+
+    with server_process(args.cpu):
         return _serve(args)
-    finally:
-        sys.setswitchinterval(interval)
-        gc.set_threshold(*thresholds)
-        if cpus is not None:
-            os.sched_setaffinity(0, cpus)  # it was allowed a moment ago
-
-
-def _run_on_one_cpu(choice) -> Optional[set]:
-    """Keep this thread, and the threads it starts, on one CPU (``choice``, or
-    the one it runs on now); return the CPUs it had, or None if unchanged."""
-    if choice == "all" or not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = os.sched_getaffinity(0)
-    cpu = choice if choice is not None else _current_cpu()
-    try:
-        os.sched_setaffinity(0, {cpu if cpu in allowed else min(allowed)})
-    except OSError:  # a sandbox may forbid it: the server runs as it is
-        return None
-    return allowed
-
-
-def _current_cpu() -> Optional[int]:
-    """The CPU this thread runs on (Linux: field 39 of /proc/thread-self/stat)."""
-    try:
-        stat = Path("/proc/thread-self/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[36])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _serve(args) -> int:
@@ -389,74 +339,27 @@ def _client_line(r) -> str:
 
 # -- demo ----------------------------------------------------------------------------
 
-@dataclass
-class DemoResult:
-    """What ``run_demo`` ran: the server's trace and console, the clients' results."""
-    mode: str
-    address: tuple
-    trace: object
-    console: list
-    results: list
-    unhandled_errors: list = field(default_factory=list)
-
-    @property
-    def summary(self) -> list[str]:
-        trace = self.trace
-        callbacks = Counter(ev.thread for ev in trace.of_kind("callback_start"))
-        lanes = lane_order(callbacks)
-        failed = [r for r in self.results if r.error is not None]
-        lines = [
-            f"demo: {_plural(len(self.results), 'client')} against the {self.mode} server on {format_endpoint(self.address)}",
-            f"connections: {len(trace.of_kind('accept'))}, messages: {len(trace.of_kind('message'))}, "
-            f"client errors: {len(failed)}",
-            "callbacks per thread: " + (", ".join(f"{t} {callbacks[t]}" for t in lanes) or "none"),
-        ]
-        if failed:
-            lines.append(f"first client error: client {failed[0].index}: {failed[0].error}")
-        return lines
-
-
-
-
-def run_demo(clients: int = 5, *, pool: Optional[int] = None, mode: str = "seed",
-             message="This is a test", chunk: Optional[int] = None, delay: float = 0.0,
-             timeout: float = 10.0, sink: Optional[Callable[[str], None]] = None) -> DemoResult:
-    """Start a server on 127.0.0.1 (a free port), run ``clients`` clients, stop; return what happened.
-
-    The backlog is at least ``clients`` so that nobody is refused; echo mode
-    clients send ``<EOF>`` and wait for the echo, the others half-close.
-    """
-    from .clients import send
-
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
-    handle = _start(mode, "127.0.0.1", 0, max(DEFAULT_BACKLOG, clients), pool, trace=True, sink=sink)
-    try:
-        address = handle.address
-        results = send(address, clients, message, chunk=chunk, delay=delay,
-                       concurrency=max(1, clients), eof=(mode == "echo"),
-                       tracer=handle.runtime.tracer, timeout=timeout)
-    finally:
-        handle.stop()
-    return DemoResult(mode, address, handle.trace, list(handle.console), results,
-                      list(handle.runtime.unhandled_errors))
-
-
 def _cmd_demo(args, parser) -> int:
-    if args.sim:
-        return _demo_sim(args)
-    if args.seed is not None or args.scenario is not None:
+    from .demo import run_demo
+
+    if args.scenario == "list":
+        from ..sim.scenarios import describe
+        print(describe())
+        return 0
+    if not args.sim and (args.seed is not None or args.scenario is not None):
         parser.error("--seed and --scenario need --sim")
     sink = _StdoutSink()
     try:
-        demo = run_demo(args.clients, pool=args.pool, mode=args.mode, message=args.message,
-                        chunk=args.chunk, delay=args.delay, sink=sink)
+        demo = run_demo(args.clients, sim=args.sim, scenario=args.scenario, seed=args.seed,
+                        pool=args.pool, mode=args.mode, message=args.message, chunk=args.chunk,
+                        delay=args.delay, sink=sink)
+    except ValueError as exc:  # an unknown scenario
+        parser.error(str(exc))
     finally:
         sink.flush()
     print()
     for line in demo.summary:
         print(line)
-    status = 0
     if args.trace:
         try:
             demo.trace.save(args.trace)
@@ -464,42 +367,13 @@ def _cmd_demo(args, parser) -> int:
             raise _Failure(f"cannot write the trace: {exc}") from None
         print(f"trace: {args.trace} (open it in https://ui.perfetto.dev)")
     if args.png:
-        status = _save_png(demo.trace, args.png) or status
-    if any(r.error is not None for r in demo.results):
-        status = 1
-    return status
-
-
-def _save_png(trace, path) -> int:
-    try:
-        plots = importlib.import_module("sockdemo.views.plots")
-        save = plots.save_demo_figure
-    except ModuleNotFoundError as exc:
-        missing = exc.name or "a module"
-        print(f"sockdemo demo: cannot draw {path}: {missing} is not available "
-              f"(the figures need sockdemo.views.plots and matplotlib)", file=sys.stderr)
-        return 1
-    except AttributeError:
-        print(f"sockdemo demo: cannot draw {path}: sockdemo.views.plots has no save_demo_figure yet",
-              file=sys.stderr)
-        return 1
-    save(trace, path)
-    print(f"figure: {path}")
-    return 0
-
-
-def _demo_sim(args) -> int:
-    try:
-        simulator = importlib.import_module("sockdemo.sim.simulation")
-        run = simulator.run_demo
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("sockdemo.sim.simulation", "sockdemo"):
-            raise
-        raise _Failure("--sim: the simulator (sockdemo.sim.simulation) is not available in this version") from None
-    except AttributeError:
-        raise _Failure("--sim: sockdemo.sim.simulation has no run_demo") from None
-    status = run(args)
-    return status if isinstance(status, int) else 0
+        from ..views.plots import save_demo_figure
+        save_demo_figure(demo.trace, args.png)
+        print(f"figure: {args.png}")
+    # In the simulator a deadlock or a refused client is what a scenario may be
+    # for; only a simulated thread dying is a failure. On real sockets every
+    # client should have been served.
+    return 1 if demo.crashed or (demo.world == "real" and demo.failures) else 0
 
 
 # -- lab -----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Callable, Optional, Sequence, Union
 
 from ..servers import echo
 from ..apm.socket import address_family
+from ..trace import kinds
 
 __all__ = ["send", "ClientResult", "EOF_MARKER"]
 
@@ -148,7 +149,7 @@ def _run_client(index, family, address, data: bytes, chunk, delay, eof, reset_af
         port = sock.getsockname()[1]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if emit:
-            emit("client_connect", None, port=port, client=index, peer=list(address))
+            emit(kinds.CLIENT_CONNECT, None, port=port, client=index, peer=list(address))
 
         phase = "send"
         limit = len(data) if reset_after is None else min(reset_after, len(data))
@@ -160,14 +161,14 @@ def _run_client(index, family, address, data: bytes, chunk, delay, eof, reset_af
             sock.sendall(piece)
             sent += len(piece)
             if emit:
-                emit("client_send", None, len(piece), port=port, client=index)
+                emit(kinds.CLIENT_SEND, None, len(piece), port=port, client=index)
 
         if reset_after is not None:
             # linger on, zero seconds: close sends RST instead of FIN.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
             if emit:
-                emit("client_reset", None, port=port, client=index)
+                emit(kinds.CLIENT_RESET, None, port=port, client=index)
             return ClientResult(index, port, sent, b"", None, started, time.monotonic())
 
         if not eof:
@@ -187,12 +188,12 @@ def _run_client(index, family, address, data: bytes, chunk, delay, eof, reset_af
     except OSError as exc:
         error = _describe(exc, phase, eof, timeout)
         if emit:
-            emit("client_error", None, port=port, client=index, error=error)
+            emit(kinds.CLIENT_ERROR, None, port=port, client=index, error=error)
     finally:
         if sock.fileno() != -1:
             sock.close()
             if emit and port is not None:
-                emit("client_close", None, port=port, client=index)
+                emit(kinds.CLIENT_CLOSE, None, port=port, client=index)
     return ClientResult(index, port, sent, bytes(reply), error, started, time.monotonic())
 
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..servers.echo import EchoServer
-from ..servers.fixed import FixedServer
 from ..trace.tracer import wait_for_events
 from ..real.runtime import RealRuntime
-from ..servers.seed import SeedServer
+from ..servers.registry import server_class
 from ..trace.recording import Trace
+from ..trace import kinds
 
-__all__ = ["BackgroundServer", "ServerHandle", "start_server", "SERVERS"]
-
-SERVERS = {"seed": SeedServer, "fixed": FixedServer, "echo": EchoServer}
+__all__ = ["BackgroundServer", "ServerHandle", "start_server"]
 
 START_TIMEOUT = 10.0
 
@@ -75,10 +72,7 @@ class ServerHandle(BackgroundServer):
                  inline_completion: bool = False, unhandled: str = "record", trace: bool = True,
                  sink: Optional[Callable[[str], None]] = None, server: Optional[type] = None,
                  **server_options):
-        if server is None:
-            if mode not in SERVERS:
-                raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(SERVERS)}")
-            server = SERVERS[mode]
+        server = server_class(mode if server is None else server)
         self.runtime = RealRuntime(pool=pool, inject=inject, inline_completion=inline_completion,
                                    unhandled=unhandled, sink=sink)
         self.trace = Trace()
@@ -119,7 +113,7 @@ class ServerHandle(BackgroundServer):
         listened = []
 
         def on_listen(event):
-            if event.kind == "listen":
+            if event.kind == kinds.LISTEN:
                 listened.append(event)
                 listening.set()
 

@@ -28,6 +28,7 @@ from ..apm.errors import ObjectDisposedError, ThreadInterrupted
 from .socket import RealSocket
 from ..apm.runtime import Runtime, Timer
 from .thread_pool import ThreadPool
+from ..trace import kinds
 
 __all__ = ["RealRuntime"]
 
@@ -196,7 +197,7 @@ class RealRuntime(Runtime):
                 try:
                     key.data(mask)
                 except Exception as exc:  # the engine must outlive any one socket
-                    self.tracer.emit("error", error=f"{type(exc).__name__}: {exc}", where="engine")
+                    self.tracer.emit(kinds.ERROR, error=f"{type(exc).__name__}: {exc}", where="engine")
 
     def _wake(self) -> None:
         try:

@@ -21,6 +21,7 @@ import threading
 
 from ..apm.socket import Socket
 from ..apm.errors import InvalidOperationError, ObjectDisposedError
+from ..trace import kinds
 
 __all__ = ["RealSocket"]
 
@@ -62,7 +63,7 @@ class RealSocket(Socket):
         self._check_open()
         self._sock.listen(backlog)
         self._family = self._sock.family
-        self.runtime.tracer.emit("listen", endpoint=list(self.local_endpoint), backlog=backlog)
+        self.runtime.tracer.emit(kinds.LISTEN, endpoint=list(self.local_endpoint), backlog=backlog)
 
     @property
     def local_endpoint(self):

@@ -35,31 +35,24 @@ the pool threads                              one thread, the event loop's (name
 Flow ids join each ``begin`` to the slice it led to, exactly as the runtimes
 do, so Perfetto draws the same arrows.
 
-``AsyncioServerHandle`` runs it in the background like ``ServerHandle``: a
-thread named ``loop`` with its own event loop, 127.0.0.1 and port 0 by
-default, ``.address``, ``.trace``, ``.console``, ``.runtime.tracer`` (for
-``send(..., tracer=...)``), ``stop()`` that closes every socket and joins the
-thread, and a context manager. A handle runs once; start a new one to run
-again (``start_asyncio_server``).
+``sockdemo.lab.asyncio_handle`` runs it in the background, as ``start_server``
+runs the others.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 from typing import Callable, Optional
 
 from ..apm.socket import address_family, format_endpoint
 from ..apm.console import Console
 from ..apm.encoding import ascii_get_string
-from ..lab.handle import START_TIMEOUT, BackgroundServer
 from ..trace.tracer import Tracer
-from ..apm.runtime import describe_error, preview
+from ..trace.text import describe_error, preview
 from ..apm.state_object import BUFFER_SIZE, StringBuilder
-from ..trace.recording import Trace
+from ..trace import kinds
 
-__all__ = ["AsyncioServer", "AsyncioServerHandle", "LoopRuntime", "start_asyncio_server",
-           "LOOP_THREAD"]
+__all__ = ["AsyncioServer", "LoopRuntime", "LOOP_THREAD"]
 
 LOOP_THREAD = "loop"
 
@@ -110,7 +103,7 @@ class AsyncioServer:
         self.server = await asyncio.start_server(self.handle_client, host, port,
                                                  family=address_family(host), backlog=self.backlog)
         self.address = tuple(self.server.sockets[0].getsockname()[:2])
-        self.runtime.tracer.emit("listen", endpoint=list(self.address), backlog=self.backlog)
+        self.runtime.tracer.emit(kinds.LISTEN, endpoint=list(self.address), backlog=self.backlog)
         if port == 0:  # as the seed server does: show the port the system chose
             self.console.write_line(f"Local address and port : {format_endpoint(self.address)}")
         self._waiting_for_a_connection()
@@ -118,7 +111,7 @@ class AsyncioServer:
     def _waiting_for_a_connection(self) -> None:
         self.console.write_line("Waiting for a connection...")
         self._accept_id = self.runtime.next_op_id()
-        self.runtime.tracer.emit("begin", None, op="accept", id=self._accept_id,
+        self.runtime.tracer.emit(kinds.BEGIN, None, op="accept", id=self._accept_id,
                                  callback="handle_client")
 
     # -- AcceptCallback and every ReadCallback, as one coroutine -------------------
@@ -130,52 +123,52 @@ class AsyncioServer:
         self._tasks.add(asyncio.current_task())
         peer = writer.get_extra_info("peername")
         accept_id = self._accept_id
-        emit("accept", conn, id=accept_id, peer=list(peer[:2]))
+        emit(kinds.ACCEPT, conn, id=accept_id, peer=list(peer[:2]))
         # The coroutine's first run is what AcceptCallback was.
-        emit("callback_start", None, name="AcceptCallback", id=accept_id)
+        emit(kinds.CALLBACK_START, None, name="AcceptCallback", id=accept_id)
         self._waiting_for_a_connection()
         sb = StringBuilder()              # the StateObject is just local variables
         op_id = self._begin_receive(conn)
-        emit("callback_end", None, name="AcceptCallback", id=accept_id)
+        emit(kinds.CALLBACK_END, None, name="AcceptCallback", id=accept_id)
         try:
             while True:
                 try:
                     data = await reader.read(self.buffer_size)
                 except (ConnectionError, OSError) as exc:  # a reset: the seed's end_receive raises
-                    emit("op_error", conn, op="receive", id=op_id, error=describe_error(exc))
-                    emit("callback_start", conn, name="ReadCallback", id=op_id)
+                    emit(kinds.OP_ERROR, conn, op="receive", id=op_id, error=describe_error(exc))
+                    emit(kinds.CALLBACK_START, conn, name="ReadCallback", id=op_id)
                     rt.unhandled_errors.append(exc)
-                    emit("error", conn, error=describe_error(exc), where="ReadCallback")
-                    emit("callback_end", conn, name="ReadCallback", id=op_id)
+                    emit(kinds.ERROR, conn, error=describe_error(exc), where="ReadCallback")
+                    emit(kinds.CALLBACK_END, conn, name="ReadCallback", id=op_id)
                     return   # like the seed: nobody closes this socket (stop() will)
                 read, slice_id = len(data), op_id
                 if read:
-                    emit("chunk", conn, read, id=slice_id,
+                    emit(kinds.CHUNK, conn, read, id=slice_id,
                          data=preview(data))
                 else:
-                    emit("eof", conn, 0, id=slice_id)
-                emit("callback_start", conn, name="ReadCallback", id=slice_id)
-                emit("end", conn, read, op="receive", id=slice_id)
+                    emit(kinds.EOF, conn, 0, id=slice_id)
+                emit(kinds.CALLBACK_START, conn, name="ReadCallback", id=slice_id)
+                emit(kinds.END, conn, read, op="receive", id=slice_id)
                 if read > 0:
                     sb.append(ascii_get_string(data, 0, read))
                     op_id = self._begin_receive(conn)
-                    emit("callback_end", conn, name="ReadCallback", id=slice_id)
+                    emit(kinds.CALLBACK_END, conn, name="ReadCallback", id=slice_id)
                     continue
                 if len(sb) > 1:
                     content = sb.to_string()
                     self.console.write_line(f"Read {len(content)} bytes from socket.\n Data : {content}")
-                    emit("message", conn, len(content), text=content)
-                emit("close", conn)
+                    emit(kinds.MESSAGE, conn, len(content), text=content)
+                emit(kinds.CLOSE, conn)
                 writer.close()
                 self._writers.discard(writer)
-                emit("callback_end", conn, name="ReadCallback", id=slice_id)
+                emit(kinds.CALLBACK_END, conn, name="ReadCallback", id=slice_id)
                 return
         finally:
             self._tasks.discard(asyncio.current_task())
 
     def _begin_receive(self, conn: int) -> int:
         op_id = self.runtime.next_op_id()
-        self.runtime.tracer.emit("begin", conn, self.buffer_size, op="receive", id=op_id,
+        self.runtime.tracer.emit(kinds.BEGIN, conn, self.buffer_size, op="receive", id=op_id,
                                  callback="read_callback")
         return op_id
 
@@ -194,93 +187,3 @@ class AsyncioServer:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self.server is not None:
             await self.server.wait_closed()
-
-
-class AsyncioServerHandle(BackgroundServer):
-    """An ``AsyncioServer`` on its own event loop in a background thread (``loop``)."""
-
-    mode = "asyncio"
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, backlog: int = 10, *,
-                 trace: bool = True, sink: Optional[Callable[[str], None]] = None,
-                 buffer_size: int = BUFFER_SIZE):
-        self.runtime = LoopRuntime(sink)
-        self.trace = Trace()
-        if trace:
-            self.runtime.tracer.subscribe(self.trace)
-        self.server = AsyncioServer(self.runtime, host, port, backlog, buffer_size=buffer_size)
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._stop_requested: Optional[asyncio.Event] = None
-        self._failure: Optional[BaseException] = None
-
-    # -- what a notebook reads -------------------------------------------------
-
-    def _listening_on(self):
-        return self.server.address
-
-    @property
-    def started(self) -> bool:
-        return self._thread is not None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    # -- life cycle ------------------------------------------------------------
-
-    def start(self) -> "AsyncioServerHandle":
-        if self._thread is not None:
-            raise RuntimeError("this server was started already; make a new handle to run again")
-        listening = threading.Event()
-
-        async def serve():
-            self._stop_requested = asyncio.Event()
-            try:
-                await self.server.start_listening()
-            finally:
-                listening.set()
-            try:
-                await self._stop_requested.wait()
-            finally:
-                await self.server.close()
-
-        def run():
-            loop = self._loop = asyncio.new_event_loop()
-            try:
-                loop.run_until_complete(serve())
-            except BaseException as exc:  # a bind error, say: start() reports it
-                self._failure = exc
-                listening.set()
-            finally:
-                try:
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                finally:
-                    loop.close()
-
-        self._thread = threading.Thread(target=run, name=LOOP_THREAD, daemon=True)
-        self._thread.start()
-        if not listening.wait(START_TIMEOUT) or self.server.address is None:
-            self.stop()
-            raise RuntimeError(f"the asyncio server did not start listening: {self._failure!r}")
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close every socket, end the loop and join its thread; idempotent."""
-        thread, loop = self._thread, self._loop
-        if thread is None or not thread.is_alive():
-            return
-        if loop is not None and self._stop_requested is not None:
-            try:
-                loop.call_soon_threadsafe(self._stop_requested.set)
-            except RuntimeError:
-                pass  # the loop closed meanwhile: the thread is ending anyway
-        thread.join(timeout)
-        if thread.is_alive():
-            raise RuntimeError(f"the asyncio server's loop did not stop within {timeout} s")
-
-
-def start_asyncio_server(host: str = "127.0.0.1", port: int = 0, backlog: int = 10,
-                         **options) -> AsyncioServerHandle:
-    """Start the asyncio server in the background and return its handle."""
-    return AsyncioServerHandle(host, port, backlog, **options).start()

@@ -19,6 +19,7 @@ from ..apm.socket import SHUT_RDWR
 from ..apm.encoding import ascii_get_bytes, ascii_get_string
 from .seed import SeedServer
 from ..apm.state_object import StateObject
+from ..trace import kinds
 
 __all__ = ["EchoServer", "EOF_MARKER"]
 
@@ -62,7 +63,7 @@ class EchoServer(SeedServer):
             if content.find(EOF_MARKER) > -1:
                 # All the data has been read from the client. Display it on the console.
                 self.console.write_line(f"Read {len(content)} bytes from socket. \n Data : {content}")
-                self.runtime.tracer.emit("message", handler.conn, len(content), text=content)
+                self.runtime.tracer.emit(kinds.MESSAGE, handler.conn, len(content), text=content)
                 # Echo the data back to the client.
                 self.send(handler, content)
             else:

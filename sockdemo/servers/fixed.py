@@ -29,9 +29,10 @@ from __future__ import annotations
 import codecs
 
 from ..apm.socket import SHUT_RDWR
-from ..apm.runtime import describe_error
+from ..trace.text import describe_error
 from .seed import SeedServer
 from ..apm.state_object import BUFFER_SIZE, StateObject
+from ..trace import kinds
 
 __all__ = ["FixedServer", "FixedStateObject", "MAX_MESSAGE", "IDLE_TIMEOUT"]
 
@@ -76,7 +77,7 @@ class FixedServer(SeedServer):
         try:
             handler = listener.end_accept(ar)
         except OSError as e:  # the listener was closed: no more connections
-            self.runtime.tracer.emit("error", None, error=describe_error(e))
+            self.runtime.tracer.emit(kinds.ERROR, None, error=describe_error(e))
             return
         self.begin_next_accept(listener)
 
@@ -106,7 +107,7 @@ class FixedServer(SeedServer):
             if state.nbytes > 0:
                 content = state.sb.to_string()
                 self.console.write_line(f"Read {state.nbytes} bytes from socket.\n Data : {content}")
-                self.runtime.tracer.emit("message", handler.conn, state.nbytes, text=content)
+                self.runtime.tracer.emit(kinds.MESSAGE, handler.conn, state.nbytes, text=content)
             self.end_connection(state)
         except Exception as e:  # one connection's trouble never reaches another
             self.end_connection(state, describe_error(e))
@@ -130,7 +131,7 @@ class FixedServer(SeedServer):
             state.idle_timer.dispose()
         if error is not None:
             self.console.write_line(f"Connection {handler.conn} closed: {error}")
-            self.runtime.tracer.emit("error", handler.conn, error=error)
+            self.runtime.tracer.emit(kinds.ERROR, handler.conn, error=error)
         try:
             handler.shutdown(SHUT_RDWR)
         except OSError:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from ..apm.socket import address_family, format_endpoint
 from ..apm.encoding import ascii_get_string
-from ..apm.runtime import describe_error
+from ..trace.text import describe_error
 from ..apm.state_object import BUFFER_SIZE, StateObject
+from ..trace import kinds
 
 __all__ = ["SeedServer"]
 
@@ -96,5 +97,5 @@ class SeedServer:
                 # display it on the console.
                 content = state.sb.to_string()
                 self.console.write_line(f"Read {len(content)} bytes from socket.\n Data : {content}")
-                self.runtime.tracer.emit("message", handler.conn, len(content), text=content)
+                self.runtime.tracer.emit(kinds.MESSAGE, handler.conn, len(content), text=content)
             handler.close()

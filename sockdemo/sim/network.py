@@ -30,8 +30,9 @@ from typing import Optional
 
 from ..apm.socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket
 from ..apm.errors import InvalidOperationError, ObjectDisposedError
-from ..apm.runtime import preview
+from ..trace.text import preview
 from .kernel import us
+from ..trace import kinds
 
 __all__ = ["Network", "SimSocket", "ClientRun"]
 
@@ -131,7 +132,7 @@ class SimSocket(Socket):
             raise OSError(errno.EINVAL, "Invalid argument: bind before listen")
         self.listening = True
         self.backlog_max = max(0, backlog)
-        self.runtime.tracer.emit("listen", endpoint=list(self.local_endpoint), backlog=backlog)
+        self.runtime.tracer.emit(kinds.LISTEN, endpoint=list(self.local_endpoint), backlog=backlog)
 
     @property
     def local_endpoint(self):
@@ -298,7 +299,7 @@ class ClientRun:
     def _play(self):
         s = self.script
         self.state = "connecting"
-        self._emit("client_connect", address=list(self.address))
+        self._emit(kinds.CLIENT_CONNECT, address=list(self.address))
         self.net.later("engine", lambda: self.net.syn(self), owner=self.owner_out)
         ok = yield None
         if not ok:
@@ -310,11 +311,11 @@ class ClientRun:
             if self.server_closed:
                 break
             self.state = "sending"
-            self._emit("client_send", len(data), data=preview(data))
+            self._emit(kinds.CLIENT_SEND, len(data), data=preview(data))
             self._to_server(lambda sock, d=bytes(data): sock.arrive(d))
         if s.end == "reset":
             self.state = "reset"
-            self._emit("client_reset")
+            self._emit(kinds.CLIENT_RESET)
             self._to_server(lambda sock: sock.arrive_reset())
             self.server_closed = True
             return
@@ -329,14 +330,14 @@ class ClientRun:
             timeout = us(s.timeout) if (s.end == "eof" and s.timeout is not None) else None
             closed = yield ("close", timeout)
             if not closed:
-                self._emit("client_timeout", seconds=s.timeout)
+                self._emit(kinds.CLIENT_TIMEOUT, seconds=s.timeout)
                 self._half_close()
                 self.state = "waiting for the server to close"
                 yield ("close", None)
         self.state = "done"
 
     def _half_close(self) -> None:
-        self._emit("client_shutdown", how="Send")
+        self._emit(kinds.CLIENT_SHUTDOWN, how="Send")
         self._to_server(lambda sock: sock.arrive_fin())
 
     def _to_server(self, deliver) -> None:
@@ -382,28 +383,28 @@ class ClientRun:
 
     def connected(self) -> None:
         self.state = "connected"
-        self._emit("client_connected", peer=list(self.address))
+        self._emit(kinds.CLIENT_CONNECTED, peer=list(self.address))
         self._advance(True)
 
     def refused(self) -> None:
         self.error = "ConnectionRefusedError: the server refused the connection (listen backlog full?)"
-        self._emit("client_error", error=self.error)
+        self._emit(kinds.CLIENT_ERROR, error=self.error)
         self.server_closed = True
         self._advance(False)
 
     def server_data(self, data: bytes) -> None:
         self.reply += data
-        self._emit("client_recv", len(data), data=preview(data))
+        self._emit(kinds.CLIENT_RECV, len(data), data=preview(data))
 
     def server_fin(self) -> None:
         self.server_closed = True
-        self._emit("client_eof", 0)
+        self._emit(kinds.CLIENT_EOF, 0)
         self._resume_closed()
 
     def server_reset(self) -> None:
         self.server_closed = True
         self.error = "ConnectionResetError: the server reset the connection"
-        self._emit("client_error", error=self.error)
+        self._emit(kinds.CLIENT_ERROR, error=self.error)
         self._resume_closed()
 
     def describe_wait(self) -> str:

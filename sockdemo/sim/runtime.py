@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import socket as _os
 import threading
-from collections import deque
-from typing import Callable, Optional
+from typing import Optional
 
 from ..apm.console import Console
 from ..apm.errors import ThreadInterrupted
@@ -30,11 +29,12 @@ from ..trace.tracer import Tracer
 from ..apm.runtime import Runtime, Timer
 from .kernel import Kernel, SimThread, us
 from .network import Network, SimSocket
+from .pool import SimPool
+from ..trace import kinds
 
-__all__ = ["SimRuntime", "SimPool", "SimFlag", "INJECTION_DELAY_US"]
+__all__ = ["SimRuntime", "SimFlag", "INJECTION_DELAY_US"]
 
 INJECTION_DELAY_US = 500_000
-MAX_POOL_THREADS = 64
 
 
 class SimTracer(Tracer):
@@ -53,7 +53,7 @@ class SimTracer(Tracer):
             if not st.token:
                 k.yield_point(st)
             st.token = False
-            if kind == "wait":
+            if kind == kinds.WAIT:
                 st.waiting_on = info.get("event")
             thread = st.name
         elif k.current is not None:
@@ -101,71 +101,6 @@ class SimFlag:
         finally:
             if st in self._waiters:
                 self._waiters.remove(st)
-
-
-class SimPool:
-    """The CLR worker pool in virtual time (same rules as ``ThreadPool``)."""
-
-    def __init__(self, kernel: Kernel, run: Callable, min_threads: int,
-                 inject_after_us: Optional[int] = None, max_threads: int = MAX_POOL_THREADS):
-        if min_threads < 1:
-            raise ValueError(f"the pool needs at least one thread, not {min_threads}")
-        self._kernel = kernel
-        self._run = run
-        self.min_threads = min_threads
-        self.max_threads = max(max_threads, min_threads)
-        self.inject_after_us = inject_after_us
-        self.queue: deque = deque()
-        self.workers: list[SimThread] = []
-        self.idle: deque = deque()
-        self._last_take = 0
-        self._gate = None
-
-    @property
-    def threads(self) -> list[str]:
-        return [w.name for w in self.workers]
-
-    def queue_item(self, item) -> None:
-        self.queue.append(item)
-        if self.idle:
-            self._kernel.wake(self.idle.popleft())
-        elif len(self.workers) < self.min_threads:
-            self._spawn()
-        elif self.inject_after_us is not None:
-            self._arm_gate()
-
-    def _spawn(self) -> None:
-        name = f"pool-{len(self.workers) + 1}"
-        self.workers.append(self._kernel.start_thread(name, lambda: self._work(name)))
-
-    def _work(self, name: str) -> None:
-        k = self._kernel
-        me = k.threads[name]
-        while True:
-            while not self.queue:
-                self.idle.append(me)
-                me.waiting_on = "work"
-                k.block(me)
-            item = self.queue.popleft()
-            self._last_take = k.now
-            self._run(item)
-
-    def _arm_gate(self) -> None:
-        if self._gate is not None or len(self.workers) >= self.max_threads:
-            return
-        due = max(self._kernel.now, self._last_take + self.inject_after_us)
-        self._gate = self._kernel.call_at(due, "gate", self._check_starvation)
-
-    def _check_starvation(self) -> None:
-        """The CLR's gate thread: one more worker after ``inject_after`` of no progress."""
-        self._gate = None
-        if not self.queue or self.idle:
-            return
-        k = self._kernel
-        if k.now - self._last_take >= self.inject_after_us and len(self.workers) < self.max_threads:
-            self._spawn()
-            self._last_take = k.now
-        self._arm_gate()
 
 
 class SimTimer(Timer):
@@ -222,7 +157,7 @@ class SimRuntime(Runtime):
         st = k.current_thread()
         if st is None:
             raise RuntimeError("only a simulated thread (main, pool-N) can sleep in the simulator")
-        self.tracer.emit("sleep", seconds=seconds)
+        self.tracer.emit(kinds.SLEEP, seconds=seconds)
         st.waiting_on = "sleep"
         k.block(st, us(seconds))
 

@@ -23,11 +23,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
-from ..servers.seed import SeedServer
-from ..apm.state_object import StateObject
+from ..servers.broken import ForgetfulServer, SleepyServer
+from ..servers.registry import server_class
 
-__all__ = ["Client", "Scenario", "SCENARIOS", "get_scenario", "describe",
-           "SleepyServer", "ForgetfulServer", "server_class", "COMPANION_MESSAGE"]
+__all__ = ["Client", "Scenario", "SCENARIOS", "get_scenario", "describe", "COMPANION_MESSAGE"]
 
 COMPANION_MESSAGE = b"This is a test<EOF>"
 ENDS = ("close", "eof", "reset", "idle")
@@ -99,40 +98,6 @@ class Scenario:
 
     def server_class(self) -> type:
         return self.server or server_class(self.mode)
-
-
-def server_class(mode: str) -> type:
-    from ..servers.echo import EchoServer
-    from ..servers.fixed import FixedServer
-    servers = {"seed": SeedServer, "fixed": FixedServer, "echo": EchoServer}
-    if mode not in servers:
-        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(servers)}")
-    return servers[mode]
-
-
-# -- servers that misbehave on purpose ----------------------------------------
-
-class SleepyServer(SeedServer):
-    """Each ReadCallback blocks its pool thread for 2 s (``Thread.Sleep(2000)``)."""
-
-    def read_callback(self, ar) -> None:
-        self.runtime.sleep(2)
-        super().read_callback(ar)
-
-
-class ForgetfulServer(SeedServer):
-    """The accept callback forgets ``allDone.Set()``: main waits forever."""
-
-    def accept_callback(self, ar) -> None:
-        listener = ar.async_state
-        handler = listener.end_accept(ar)
-
-        # (all_done.set() forgotten here)
-
-        state = StateObject()
-        state.work_socket = handler
-        handler.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
-                              self.read_callback, state)
 
 
 # -- the library ----------------------------------------------------------------

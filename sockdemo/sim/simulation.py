@@ -19,20 +19,20 @@ otherwise use ``close()`` or ``with Simulation(...) as sim``.
 """
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
 from ..trace.events import Event
-from ..apm.runtime import describe_error
-from .scenarios import SCENARIOS, Client, Scenario, describe, get_scenario
+from ..trace.text import describe_error
+from .scenarios import get_scenario
 from .kernel import us
 from .network import ClientRun
 from .runtime import SimRuntime
 from ..trace.recording import Trace
+from ..trace import kinds
 
-__all__ = ["Simulation", "Result", "Upcoming", "run_scenario", "run_demo"]
+__all__ = ["Simulation", "Result", "Upcoming", "run_scenario"]
 
 MAX_EVENTS = 1_000_000
 
@@ -273,7 +273,7 @@ class Simulation:
 
     def _messages(self) -> dict:
         out: dict = {}
-        for ev in self.trace.of_kind("message"):
+        for ev in self.trace.of_kind(kinds.MESSAGE):
             out.setdefault(ev.conn, []).append(ev.get("text"))
         return out
 
@@ -298,54 +298,3 @@ def run_scenario(name_or_scenario, seed: Optional[int] = None, **kw) -> Simulati
     finally:
         sim.close()
     return sim
-
-
-def _demo_scenario(args) -> Scenario:
-    """The named scenario, or N clients as the real demo sends them."""
-    name = getattr(args, "scenario", None)
-    if name:
-        sc = get_scenario(name)
-    else:
-        n = getattr(args, "clients", None) or 5
-        text = getattr(args, "message", None) or "This is a test"
-        chunk = getattr(args, "chunk", None)
-        gap = getattr(args, "delay", None) or 0.0
-        sc = Scenario(name="demo", description=f"{n} clients, one message each",
-                      clients=tuple(Client.text(text, chunk=chunk, gap=gap, at=0.001 * (i - 1))
-                                    for i in range(1, n + 1)),
-                      mode=getattr(args, "mode", None) or "seed", backlog=max(10, n))
-    pool = getattr(args, "pool", None)
-    if pool:
-        sc = sc.with_(pool=pool)
-    return sc
-
-
-def run_demo(args) -> int:
-    """``python -m sockdemo demo --sim``: run, print the console and a summary, save the trace."""
-    if getattr(args, "scenario", None) == "list":
-        print(describe())
-        return 0
-    sc = _demo_scenario(args)
-    seed = getattr(args, "seed", None)
-    started = time.perf_counter()
-    sim = run_scenario(sc, seed=seed, sink=print)
-    took = time.perf_counter() - started
-    r = sim.result
-    print()
-    print(f"scenario {sc.name or 'demo'} (seed {sim.seed}): {r}")
-    print(f"{r.events} events in {r.time_us / 1000:.3f} ms of virtual time "
-          f"({took * 1000:.0f} ms real); threads: {', '.join(sim.trace.threads)}")
-    for conn, texts in sorted(r.messages.items()):
-        for text in texts:
-            print(f"  conn {conn}: {text!r}")
-    path = getattr(args, "trace", None)
-    if path:
-        sim.trace.save(path)
-        print(f"trace written to {path} (open it in https://ui.perfetto.dev)")
-    png = getattr(args, "png", None)
-    if png:
-        from ..views.plots import save_demo_figure
-        save_demo_figure(sim.trace, png)
-        print(f"figure: {png}")
-    # A deadlock is what some scenarios are for; only a simulated thread dying is a failure.
-    return 1 if any(st.failure is not None for st in sim.kernel.threads.values()) else 0

@@ -7,38 +7,7 @@ Modelled on CPython's ``selectors.SelectorKey``: a frozen record, no behaviour.
 Times are integer microseconds since the runtime started (virtual microseconds
 in the simulator), so a trace is the same bytes whichever world produced it.
 
-Kinds, and what ``info`` carries for each (``conn`` and ``nbytes`` are fields):
-
-==============  ==============================================================
-kind            meaning
-==============  ==============================================================
-begin           ``begin_<op>`` called; info: op, id (flow id to its callback)
-accept          an accept completed; conn is the new connection; info: peer
-chunk           a receive completed with ``nbytes`` > 0 bytes
-eof             a receive completed with 0 bytes (the peer half-closed)
-sent            a send completed with ``nbytes``
-connected       a connect completed
-op_error        an operation completed with an error; info: op, error
-callback_start  a worker entered a callback; info: name, id
-callback_end    the callback returned or raised; info: name, id
-end             ``end_<op>`` returned (nbytes: what it returned, for receive and
-                send) or raised (info: error); info: op, id
-set, reset      ``ManualResetEvent.set``/``reset``; info: event
-wait, wake      a thread started / stopped waiting in ``wait_one``;
-                info: event, (wake) signaled, interrupted (the runtime stopped)
-listen          ``Socket.listen``; info: endpoint, backlog
-sleep           ``runtime.sleep`` (simulator); info: seconds
-console         ``Console.WriteLine``; info: text
-message         the server finished a message; info: text
-close           a socket was closed
-shutdown        ``Socket.shutdown``; info: how
-error           the server's own error report or an unhandled callback error;
-                info: error
-client_send     a client wrote a piece; info: port (its local port)
-client_*        the client fleet's other steps, each with info port: connect,
-                connected, shutdown, recv, eof, close, reset, timeout, error
-hook_error      a hook raised and was unsubscribed; info: error
-==============  ==============================================================
+The kinds and what each carries are in ``kinds``.
 """
 from __future__ import annotations
 

@@ -29,13 +29,14 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
-import re
 import threading
 from typing import Any, Iterable, Iterator, Mapping
 
 from .events import Event
+from .lanes import lane_order
+from . import kinds
 
-__all__ = ["Trace", "lane_order"]
+__all__ = ["Trace"]
 
 FORMAT = "sockdemo-trace"
 VERSION = 1
@@ -62,23 +63,6 @@ _SCALARS = frozenset((str, int, float, bool, type(None), list))
 
 def _seq(ev: Event) -> int:
     return ev.seq
-
-
-_NUMBERED = re.compile(r"(pool|client)-(\d+)")
-_LANE_RANKS = {"main": 0, "engine": 1, "pool": 2, "client": 4}
-
-
-def lane_order(names: Iterable[str]) -> list[str]:
-    """Thread names as lanes, top to bottom: ``main``, ``engine``, ``pool-1`` …
-    ``pool-N`` in number order (``pool-10`` after ``pool-2``), then any other
-    thread, then ``client-1`` …; ties keep the order of first appearance."""
-    def key(item):
-        first, name = item
-        m = _NUMBERED.fullmatch(name)
-        if m:
-            return (_LANE_RANKS[m.group(1)], int(m.group(2)), first)
-        return (_LANE_RANKS.get(name, 3), 0, first)
-    return [name for _, name in sorted(enumerate(dict.fromkeys(names)), key=key)]
 
 
 def _args(ev: Event) -> dict:
@@ -143,7 +127,7 @@ class Trace:
             events.append(ev)
         else:  # a record that lost a race to its successor, or a hand-built list
             events.insert(bisect.bisect(events, ev.seq, key=_seq), ev)
-        if ev.kind == "accept" and ev.conn is not None:
+        if ev.kind == kinds.ACCEPT and ev.conn is not None:
             peer = ev.info.get("peer")
             if isinstance(peer, list) and len(peer) >= 2 and isinstance(peer[1], int):
                 self._resolve(peer[1], ev.conn)
@@ -211,13 +195,13 @@ class Trace:
         ends = _match_callbacks(events)
         # s and f must share id, cat and name for the viewer to join them.
         flows = {e.info["id"]: f"begin_{e.info.get('op', '')}" for e in events
-                 if e.kind == "begin" and e.info.get("id") is not None}
+                 if e.kind == kinds.BEGIN and e.info.get("id") is not None}
         skip = {end.seq for end in ends.values()}
         for ev in events:
             if ev.seq in skip:
                 continue
             base = {"pid": PID, "tid": tids[ev.thread], "ts": ev.t}
-            if ev.kind == "callback_start":
+            if ev.kind == kinds.CALLBACK_START:
                 name = str(ev.info.get("name", "callback"))
                 end = ends.get(ev.seq)
                 if end is not None:
@@ -235,7 +219,7 @@ class Trace:
                 continue
             out.append({**base, "args": _args(ev), "cat": "sockdemo",
                         "name": ev.kind, "ph": "i", "s": "t"})
-            if ev.kind == "begin" and ev.info.get("id") is not None:
+            if ev.kind == kinds.BEGIN and ev.info.get("id") is not None:
                 out.append({**base, "cat": "flow", "id": ev.info["id"],
                             "name": flows[ev.info["id"]], "ph": "s"})
         return {"displayTimeUnit": "ms",
@@ -317,8 +301,8 @@ def _match_callbacks(events: list[Event]) -> dict[int, Event]:
     ends: dict[int, Event] = {}
     for ev in events:
         key = (ev.thread, ev.info.get("id"))
-        if ev.kind == "callback_start":
+        if ev.kind == kinds.CALLBACK_START:
             open_.setdefault(key, []).append(ev)
-        elif ev.kind == "callback_end" and open_.get(key):
+        elif ev.kind == kinds.CALLBACK_END and open_.get(key):
             ends[open_[key].pop().seq] = ev
     return ends

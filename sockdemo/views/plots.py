@@ -34,7 +34,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Optional
 
-from ..trace.recording import lane_order
+from ..trace.lanes import lane_order
+from ..trace import kinds
 
 __all__ = ["plot_lanes", "plot_chunks", "plot_summary", "save_demo_figure",
            "OKABE_ITO", "CONN_COLOURS"]
@@ -327,9 +328,9 @@ def plot_chunks(trace, ax=None):
     from matplotlib.lines import Line2D
 
     events = _events(trace)
-    kinds = ("client_send", "chunk", "accept", "eof", "message", "close", "op_error",
-             "error", "client_reset", "client_error")
-    mine = [e for e in events if e.conn is not None and e.kind in kinds]
+    shown = (kinds.CLIENT_SEND, kinds.CHUNK, kinds.ACCEPT, kinds.EOF, kinds.MESSAGE, kinds.CLOSE,
+             kinds.OP_ERROR, kinds.ERROR, kinds.CLIENT_RESET, kinds.CLIENT_ERROR)
+    mine = [e for e in events if e.conn is not None and e.kind in shown]
     all_conns = sorted({e.conn for e in mine})
     conns = _sample(all_conns, MAX_CHUNK_ROWS)
     row = {c: i for i, c in enumerate(conns)}
@@ -337,8 +338,8 @@ def plot_chunks(trace, ax=None):
     t0, t1 = _span(events)
     CLIENT_DY, SERVER_DY = -0.2, 0.2  # the y axis points down: client above server
 
-    sends = [e for e in mine if e.kind == "client_send" and e.conn in row]
-    chunks = [e for e in mine if e.kind == "chunk" and e.conn in row]
+    sends = [e for e in mine if e.kind == kinds.CLIENT_SEND and e.conn in row]
+    chunks = [e for e in mine if e.kind == kinds.CHUNK and e.conn in row]
     biggest = max([e.nbytes or 0 for e in sends + chunks] + [1])
 
     # Marker area grows with the bytes, its biggest diameter with the row's height.
@@ -355,12 +356,12 @@ def plot_chunks(trace, ax=None):
     for e in mine:
         if e.conn not in row:
             continue
-        if e.kind == "client_send":
+        if e.kind == kinds.CLIENT_SEND:
             first_send.setdefault(e.conn, e.t)
             last_send[e.conn] = e.t
-        elif e.kind == "accept":
+        elif e.kind == kinds.ACCEPT:
             accepted.setdefault(e.conn, e.t)
-        elif e.kind == "close":
+        elif e.kind == kinds.CLOSE:
             closed[e.conn] = e.t
     client_life = [[(_ms(first_send[c]), row[c] + CLIENT_DY), (_ms(last_send[c]), row[c] + CLIENT_DY)]
                    for c in first_send]
@@ -468,7 +469,7 @@ def plot_summary(trace, axes=None):
     if names:
         ax_threads.legend(fontsize=FONT, loc="lower right", framealpha=0.9)
 
-    sizes = [e.nbytes for e in events if e.kind == "chunk" and e.nbytes]
+    sizes = [e.nbytes for e in events if e.kind == kinds.CHUNK and e.nbytes]
     if sizes:
         lo, hi = min(sizes), max(sizes)
         # Byte counts are integers: one bar per count when the range is small.

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from ..trace import kinds
 
 __all__ = ["SourceLine", "SourceRef", "MAIN", "RUNTIME", "NOWHERE", "locate",
            "console_key", "context", "csharp_path", "snake_case"]
@@ -97,13 +98,8 @@ def csharp_path() -> Optional[Path]:
 # -- the sources, read once --------------------------------------------------
 
 def _server_class(mode):
-    if isinstance(mode, type):   # a server class itself (a scenario's SleepyServer)
-        return mode
-    from ..lab.handle import SERVERS  # late: the map is importable without the real runtime
-    try:
-        return SERVERS[mode]
-    except KeyError:
-        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(SERVERS)}") from None
+    from ..servers.registry import server_class  # TODO(layers): the trace will name its server
+    return server_class(mode)
 
 
 def _method_blocks(cls) -> tuple:
@@ -304,20 +300,20 @@ def locate(event, scope: Optional[str] = MAIN, mode="seed", nth: int = 0) -> Sou
     two ``Local address and port`` lines): how many such lines came before.
     """
     kind, info = event.kind, event.info
-    if kind == "console":
+    if kind == kinds.CONSOLE:
         text = str(info.get("text", ""))
         return _locate(kind, _console_keys(text, mode), scope, mode, nth)
-    if kind == "message":
+    if kind == kinds.MESSAGE:
         return _locate("console", _console_keys("Read ", mode), scope, mode, 0)
-    if kind in ("begin", "end") or kind in COMPLETIONS:
-        detail = info.get("op", "accept" if kind == "accept" else
-                          "receive" if kind in ("chunk", "eof") else
-                          "send" if kind == "sent" else "connect" if kind == "connected" else None)
-    elif kind in ("callback_start", "callback_end"):
+    if kind in (kinds.BEGIN, kinds.END) or kind in COMPLETIONS:
+        detail = info.get("op", "accept" if kind == kinds.ACCEPT else
+                          "receive" if kind in (kinds.CHUNK, kinds.EOF) else
+                          "send" if kind == kinds.SENT else "connect" if kind == kinds.CONNECTED else None)
+    elif kind in (kinds.CALLBACK_START, kinds.CALLBACK_END):
         detail = info.get("name")
     elif kind in _SIGNALS:
         detail = info.get("event")
-    elif kind == "error":
+    elif kind == kinds.ERROR:
         detail = "callback" if info.get("where") else None
     else:
         detail = None
@@ -327,28 +323,28 @@ def locate(event, scope: Optional[str] = MAIN, mode="seed", nth: int = 0) -> Sou
 @functools.lru_cache(maxsize=4096)
 def _locate(kind: str, detail, scope, mode, nth: int) -> SourceRef:
     py = cs = None
-    if kind == "console":
+    if kind == kinds.CONSOLE:
         key, cs_key = detail
         if key is not None:
             py = _py_find(mode, scope, _py_write_pred(key), nth)
         if cs_key is not None:
             cs = _cs_find(scope, _cs_write_pred(cs_key), nth)
-    elif kind == "begin" or kind in COMPLETIONS:
+    elif kind == kinds.BEGIN or kind in COMPLETIONS:
         if detail in _OPS:
             py = _py_find(mode, scope, _contains("." + _OPS[detail][0]))
             cs = _cs_find(scope, _contains("." + _OPS[detail][1]))
-    elif kind == "end":
+    elif kind == kinds.END:
         if detail in _OPS:
             py = _py_find(mode, scope, _contains("." + _OPS[detail][2]))
             cs = _cs_find(scope, _contains("." + _OPS[detail][3]))
-    elif kind in ("callback_start", "callback_end"):
+    elif kind in (kinds.CALLBACK_START, kinds.CALLBACK_END):
         if detail:
             py = _py_find(mode, "*", _contains(f"def {snake_case(detail)}("))
             cs = _cs_find("*", re.compile(rf"\bvoid\s+{re.escape(detail)}\s*\(").search)
     elif kind in _SIGNALS:
         if detail and (m := _HANDLE.fullmatch(detail)):
             # an AsyncResult's own wait handle: end_<op> blocking on an unfinished operation
-            if kind in ("wait", "wake") and m.group(1) in _OPS:
+            if kind in (kinds.WAIT, kinds.WAKE) and m.group(1) in _OPS:
                 py = _py_find(mode, scope, _contains("." + _OPS[m.group(1)][2]))
                 cs = _cs_find(scope, _contains("." + _OPS[m.group(1)][3]))
         elif detail:
@@ -359,12 +355,12 @@ def _locate(kind: str, detail, scope, mode, nth: int) -> SourceRef:
         py_needle, cs_needle = _PLAIN_CALLS[kind]
         py = _py_find(mode, scope, _contains(py_needle))
         cs = _cs_find(scope, _contains(cs_needle))
-    elif kind == "error":
+    elif kind == kinds.ERROR:
         if detail == "callback":  # escaped the callback: the runtime caught it (.NET would die)
             py = _search([b for b in _runtime_blocks() if b.name == "_run_callback"],
-                         _contains('emit("error"'))
+                         _contains('emit(kinds.ERROR'))
         elif scope != RUNTIME:
-            py = _py_find(mode, scope, _contains('emit("error"'))
+            py = _py_find(mode, scope, _contains('emit(kinds.ERROR'))
     return SourceRef(py, cs)
 
 

@@ -31,12 +31,12 @@ import weakref
 from dataclasses import dataclass
 from typing import Optional
 
-from ..apm.socket import format_endpoint
 from ..trace.events import Event
-from ..apm.runtime import PREVIEW_BYTES, callback_name
+from ..trace.text import PREVIEW_BYTES, callback_name, format_endpoint
 from .source_map import (COMPLETIONS, MAIN, NOWHERE, RUNTIME, SourceRef, console_key,
                          locate)
-from ..trace.recording import lane_order
+from ..trace.lanes import lane_order
+from ..trace import kinds
 
 __all__ = ["state_at", "StepperModel", "StepState", "ThreadState", "Frame",
            "PendingOp", "ConnState", "describe_event", "model_for", "EVERY"]
@@ -363,7 +363,7 @@ class _Builder:
             scope = MAIN if role == "main" else RUNTIME
         nth = 0
 
-        if kind == "begin":
+        if kind == kinds.BEGIN:
             op_id = info.get("id")
             self.pending[op_id] = PendingOp(
                 op_id, str(info.get("op")), ev.conn, ev.thread, _callback_name(info.get("callback")),
@@ -372,16 +372,16 @@ class _Builder:
             op_id = info.get("id")
             p = self.pending.get(op_id)
             if p is None:  # the trace began after the begin_*: make up what it tells
-                p = PendingOp(op_id, str(info.get("op") or _op_of(kind)), None if kind == "accept"
+                p = PendingOp(op_id, str(info.get("op") or _op_of(kind)), None if kind == kinds.ACCEPT
                               else ev.conn, "?", None, None, step, ev.t)
             scope = p.origin if p.origin is not None else (MAIN if p.thread == "main" else scope)
             new_conn = None
-            if kind == "accept":
+            if kind == kinds.ACCEPT:
                 result, new_conn = f"conn {ev.conn}", ev.conn
                 peer = info.get("peer")
                 c = self._conn(ev.conn, step)
                 self.conns[ev.conn] = replace(c, since=step, peer=tuple(peer) if peer else None)
-            elif kind == "chunk":
+            elif kind == kinds.CHUNK:
                 result = f"{ev.nbytes} bytes"
                 c = self._conn(ev.conn, step)
                 n = ev.nbytes or 0
@@ -389,72 +389,72 @@ class _Builder:
                     c, received=c.received + n, chunks=c.chunks + 1,
                     text=c.text + str(info.get("data", "")),
                     partial=c.partial or n > PREVIEW_BYTES or "data" not in info)
-            elif kind == "eof":
+            elif kind == kinds.EOF:
                 result = "0 bytes (eof)"
                 if ev.conn is not None:
                     self.conns[ev.conn] = replace(self._conn(ev.conn, step), eof=True)
-            elif kind == "sent":
+            elif kind == kinds.SENT:
                 result = f"{ev.nbytes} bytes sent"
                 if ev.conn is not None:
                     c = self._conn(ev.conn, step)
                     self.conns[ev.conn] = replace(c, sent=c.sent + (ev.nbytes or 0))
-            elif kind == "op_error":
+            elif kind == kinds.OP_ERROR:
                 result = f"error: {info.get('error')}"
                 if ev.conn is not None:
                     self.conns[ev.conn] = replace(self._conn(ev.conn, step), error=info.get("error"))
             else:
                 result = "connected"
             self.pending[op_id] = replace(p, completed=step, result=result, new_conn=new_conn)
-        elif kind == "callback_start":
+        elif kind == kinds.CALLBACK_START:
             p = self.pending.pop(info.get("id"), None)
             conn = ev.conn if ev.conn is not None else (p.new_conn if p else None)
             frames = frames + (Frame(str(info.get("name")), info.get("id"), conn, step),)
-        elif kind == "callback_end":
+        elif kind == kinds.CALLBACK_END:
             for i in range(len(frames) - 1, -1, -1):
                 if frames[i].id == info.get("id"):
                     frames = frames[:i] + frames[i + 1:]
                     break
             else:
                 frames = frames[:-1]
-        elif kind == "end":
+        elif kind == kinds.END:
             self.pending.pop(info.get("id"), None)  # ended without a callback
             if waiting is not None and _HANDLE.fullmatch(waiting):
                 waiting = None
-        elif kind == "wait":
+        elif kind == kinds.WAIT:
             waiting = str(info.get("event"))
-        elif kind == "wake":
+        elif kind == kinds.WAKE:
             waiting = STOPPED if info.get("interrupted") else None
-        elif kind in ("set", "reset"):
-            self.signals[str(info.get("event"))] = kind == "set"
-        elif kind == "console":
+        elif kind in (kinds.SET, kinds.RESET):
+            self.signals[str(info.get("event"))] = kind == kinds.SET
+        elif kind == kinds.CONSOLE:
             text = str(info.get("text", ""))
             self.console.append(text)
             key = console_key(text, self.mode)
             nth = self.counts.get(key, 0)
             self.counts[key] = nth + 1
-        elif kind == "message":
+        elif kind == kinds.MESSAGE:
             if ev.conn is not None:
                 text = str(info.get("text", ""))
                 self.conns[ev.conn] = replace(self._conn(ev.conn, step), message=text,
                                               text=text, partial=False)
-        elif kind == "close":
+        elif kind == kinds.CLOSE:
             if ev.conn is not None:
                 self.conns[ev.conn] = replace(self._conn(ev.conn, step), closed=True)
-        elif kind == "shutdown":
+        elif kind == kinds.SHUTDOWN:
             if ev.conn is not None:
                 self.conns[ev.conn] = replace(self._conn(ev.conn, step), shutdown=info.get("how"))
-        elif kind == "error":
+        elif kind == kinds.ERROR:
             if ev.conn is not None:
                 self.conns[ev.conn] = replace(self._conn(ev.conn, step), error=info.get("error"))
-        elif kind == "listen":
+        elif kind == kinds.LISTEN:
             ep = info.get("endpoint")
             if isinstance(ep, (list, tuple)) and len(ep) >= 2:
                 self.listening = format_endpoint((str(ep[0]), ep[1]))
-        elif kind == "sleep":
+        elif kind == kinds.SLEEP:
             waiting = "sleep"
         if kind.startswith("client_"):
             note = kind[7:] + (f" {ev.nbytes} bytes" if ev.nbytes else "")
-        if kind == "client_send" and ev.nbytes and ev.conn is not None:
+        if kind == kinds.CLIENT_SEND and ev.nbytes and ev.conn is not None:
             if ev.conn in self.conns:
                 c = self.conns[ev.conn]
                 self.conns[ev.conn] = replace(c, client_sent=c.client_sent + ev.nbytes)

@@ -1,0 +1,44 @@
+"""Text both the servers and the views need: errors, endpoints, callback names, byte previews.
+
+Mirrors three small pieces of .NET: ``Exception.ToString``'s first words
+(``describe_error``), ``IPEndPoint.ToString`` (``format_endpoint``) and the
+callback names the page uses (``AcceptCallback``). They live beside the trace
+because a server writes them into events and a view reads them back, and the
+servers and views may both import the trace layer, but not each other.
+"""
+from __future__ import annotations
+
+import functools
+
+__all__ = ["describe_error", "format_endpoint", "callback_name", "preview", "PREVIEW_BYTES"]
+
+PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
+
+
+def describe_error(exc: BaseException) -> str:
+    """``ConnectionResetError: [Errno 104] Connection reset by peer``."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def format_endpoint(endpoint) -> str:
+    """``IPEndPoint.ToString()``: ``127.0.0.1:11000`` or ``[::1]:11000``."""
+    host, port = endpoint[0], endpoint[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def preview(data, offset: int = 0, count: int = PREVIEW_BYTES) -> str:
+    """The first bytes of a chunk as trace text: ASCII, other bytes as ``\\xNN``."""
+    return bytes(data[offset:offset + min(count, PREVIEW_BYTES)]).decode("ascii", "backslashreplace")
+
+
+def callback_name(callback) -> str:
+    """``accept_callback`` -> ``AcceptCallback``, the name the page uses
+    (given the function, or its name as a trace keeps it)."""
+    return _pascal_case(callback if isinstance(callback, str)
+                        else getattr(callback, "__name__", "callback"))
+
+
+@functools.lru_cache(maxsize=256)
+def _pascal_case(name: str) -> str:
+    name = name.strip("<>_")
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Callback"
