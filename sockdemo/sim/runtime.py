@@ -60,8 +60,7 @@ class SimTracer(Tracer):
             thread = k.current.name
         else:
             thread = threading.current_thread().name
-        if self.hooks:
-            self._deliver(kind, thread, conn, nbytes, info)
+        self.emit_as(thread, kind, conn, nbytes, info)
 
 
 class SimFlag:

@@ -1,77 +1,94 @@
 """The tracer: hands every step of the server to whoever subscribed.
 
 Mirrors no .NET type; it is the instrumentation the page lacks. Shaped after
-trio's instruments: hooks are plain callables taking one ``Event``; with none
-subscribed ``emit`` returns at its first line, so an untraced server pays one
-attribute test per step; a hook that raises is unsubscribed, a ``hook_error``
-event says so, and the server goes on. A recorder (a ``Trace``) is cheaper
-still: each event is appended to its list as a tuple, with no call and no
-object built, and it makes the Events when it is read.
+trio's instruments:
 
-Events are numbered from one atomic counter. Hooks are called under one lock,
-so every hook sees them in ``seq`` order even when the engine and several pool
-threads emit at once. When only recorders listen on the wall clock (a traced
-server), records are appended without it (a list append is atomic), so a
-record may land just before its predecessor, and the recorder sorts by
-``seq`` when it builds the events. The thread's name is read at its first
-event and kept in a thread-local (rename a thread before it emits, not
-after): Python reuses thread idents once a thread ends, so an ident looked up
-later could name the wrong thread.
+- free when unused: with nobody subscribed, ``emit`` returns at its first line;
+- *recorders* (a ``Trace``) are cheaper than hooks: each event is appended to
+  the recorder's list as a plain tuple, with no call and no object built, and
+  the recorder makes the Events when it is read;
+- *hooks* are plain callables taking one ``Event``, called on the emitting
+  thread and outside every lock, so a hook may write to the console, emit, or
+  stop the server. An event emitted while this thread is delivering (by a
+  hook, or by what a hook called) is delivered after the current one, never
+  inside it: no recursion, however hooks and emits nest;
+- a hook that raises is unsubscribed, a ``hook_error`` event says so (once),
+  and the server goes on.
+
+The tracer only records: it never schedules, so who listens cannot change
+what a simulated run does (the runtimes' ``checkpoint`` is the scheduling
+point). Events are numbered from one counter; the record and its number are
+not taken atomically together, so records of two threads may land out of
+``seq`` order (a recorder sorts them when read) and two threads' events may
+reach a hook out of ``seq`` order. One thread's events always reach every
+listener in that thread's order.
+
+The thread's name is read at its first event and kept in a thread-local
+(rename a thread before it emits, not after): Python reuses thread idents once
+a thread ends, so an ident looked up later could name the wrong thread. A
+world with threads of its own (the simulator's actors) passes ``thread_name``.
 """
 from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from threading import current_thread
 from time import perf_counter_ns
 from typing import Callable, Optional
 
+from . import kinds
 from .events import Event
+from .text import describe_error
+
+__all__ = ["Tracer", "Hook", "wait_for_events"]
+
+Hook = Callable[[Event], None]
 
 _make_event = Event.make
 # Each thread's name, read at its first event and kept: a thread-local
 # outlives no thread, so a reused ident can never pick up a stale name.
 _this_thread = threading.local()
 
-__all__ = ["Tracer", "Hook", "wait_for_events"]
 
-Hook = Callable[[Event], None]
+def _real_thread_name() -> str:
+    try:
+        return _this_thread.name
+    except AttributeError:  # this thread's first event
+        name = _this_thread.name = current_thread().name
+        return name
 
 
 class Tracer:
-    def __init__(self, clock_us: Optional[Callable[[], int]] = None):
-        """``clock_us`` gives each event's time in µs; by default (the real
-        world's clock) the µs since this tracer was made."""
+    def __init__(self, clock_us: Optional[Callable[[], int]] = None,
+                 thread_name: Optional[Callable[[], str]] = None):
+        """``clock_us`` gives each event's time in µs (by default the µs since
+        this tracer was made); ``thread_name`` names the emitting thread."""
         self._origin_ns = perf_counter_ns()
-        self._wall_clock = clock_us is None
         self._clock_us = self._wall_us if clock_us is None else clock_us
+        self._thread_name = thread_name or _real_thread_name
         self._hooks: tuple[Hook, ...] = ()
-        self._logs: tuple[tuple[object, list], ...] = ()   # (recorder, its record list)
+        self._recorders: tuple = ()         # (recorder, its record list)
+        self._records: tuple[list, ...] = ()
         self.hooks: tuple = ()  # everyone listening, hooks and recorders: empty means untraced
-        # The record lists when nothing but recorders listen on the wall clock
-        # (then emit appends itself, lock-free); empty when a hook listens, or
-        # nobody does, or another clock is used (a simulation's: not hurried).
-        self._only_records: tuple[list, ...] = ()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()        # guards subscribing only; never held while delivering
         self._seqs = itertools.count(1)
-
-    def _listeners_changed(self) -> None:  # holds the lock
-        self.hooks = self._hooks + tuple(recorder for recorder, _ in self._logs)
-        self._only_records = (() if self._hooks or not self._wall_clock
-                              else tuple(records for _, records in self._logs))
+        self._delivering = threading.local()  # this thread's events waiting for the hooks
+        self.closed = False
 
     def _wall_us(self) -> int:
         return (perf_counter_ns() - self._origin_ns) // 1000
 
+    # -- listeners -------------------------------------------------------------
+
     def subscribe(self, hook: Hook) -> Hook:
         """Add a hook (called with each Event) or a recorder: an object with a
         ``_records`` list, such as a ``Trace``, to which each event is appended
-        as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``, with no
-        call and no object built per event; the recorder makes Events later."""
+        as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``."""
         with self._lock:
             records = getattr(hook, "_records", None)
             if isinstance(records, list):
-                self._logs = self._logs + ((hook, records),)
+                self._recorders = self._recorders + ((hook, records),)
             else:
                 self._hooks = self._hooks + (hook,)
             self._listeners_changed()
@@ -80,56 +97,65 @@ class Tracer:
     def unsubscribe(self, hook: Hook) -> None:
         with self._lock:
             self._hooks = tuple(h for h in self._hooks if h is not hook)
-            self._logs = tuple(log for log in self._logs if log[0] is not hook)
+            self._recorders = tuple(r for r in self._recorders if r[0] is not hook)
             self._listeners_changed()
+
+    def _listeners_changed(self) -> None:  # holds the lock
+        self._records = tuple(records for _, records in self._recorders)
+        self.hooks = () if self.closed else self._hooks + tuple(r for r, _ in self._recorders)
+
+    def close(self) -> None:
+        """Record and deliver nothing more (a world that is unwinding after its stop)."""
+        with self._lock:
+            self.closed = True
+            self._listeners_changed()
+
+    # -- emitting --------------------------------------------------------------
 
     def emit(self, kind: str, conn: Optional[int] = None,
              nbytes: Optional[int] = None, **info) -> None:
         if self.hooks:
-            try:
-                thread = _this_thread.name
-            except AttributeError:  # this thread's first event
-                thread = _this_thread.name = current_thread().name
-            only_records = self._only_records
-            if only_records:  # numbering and appending are atomic: no lock; _wall_us inline
-                record = (next(self._seqs), (perf_counter_ns() - self._origin_ns) // 1000,
-                          kind, thread, conn, nbytes, info)
-                for records in only_records:
-                    records.append(record)
-            else:
-                self._deliver(kind, thread, conn, nbytes, info)
+            self.emit_as(self._thread_name(), kind, conn, nbytes, info)
 
-    def _deliver(self, kind: str, thread: str, conn, nbytes, info: dict) -> None:
-        """Number one event under the lock and hand it out: a tuple to each
-        recorder, an Event to each hook (the simulator's tracer calls this
-        after its own scheduling point)."""
-        with self._lock:
-            seq, t = next(self._seqs), self._clock_us()
-            for _, records in self._logs:
-                records.append((seq, t, kind, thread, conn, nbytes, info))
-            if self._hooks:
-                event = _make_event(seq, t, kind, thread, conn, nbytes, info)
+    def emit_as(self, thread: str, kind: str, conn: Optional[int] = None,
+                nbytes: Optional[int] = None, info: Optional[dict] = None) -> None:
+        """``emit`` on behalf of ``thread`` (a runtime closing a callback that
+        its stop cut short, on the thread that was running it)."""
+        if not self.hooks:
+            return
+        record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes,
+                  {} if info is None else info)
+        for records in self._records:
+            records.append(record)  # a list append is atomic: no lock
+        if self._hooks:
+            self._deliver(_make_event(*record))
+
+    def _deliver(self, event: Event) -> None:
+        queue = getattr(self._delivering, "queue", None)
+        if queue is not None:  # emitted from inside a hook on this thread: after this one
+            queue.append(event)
+            return
+        queue = self._delivering.queue = deque((event,))
+        try:
+            while queue:
+                event = queue.popleft()
                 for hook in self._hooks:
                     try:
                         hook(event)
                     except Exception as exc:  # a broken hook must never break the server
-                        self._drop(hook, exc, thread)
+                        self._drop(hook, exc)
+        finally:
+            self._delivering.queue = None
 
-    def _drop(self, hook: Hook, exc: Exception, thread: str) -> None:
-        """Unsubscribe a hook that raised and tell the others (holds the lock)."""
-        self._hooks = tuple(h for h in self._hooks if h is not hook)
-        self._listeners_changed()
-        seq, t = next(self._seqs), self._clock_us()
-        info = {"hook": getattr(hook, "__qualname__", repr(hook)),
-                "error": f"{type(exc).__name__}: {exc}"}
-        for _, records in self._logs:
-            records.append((seq, t, "hook_error", thread, None, None, info))
-        event = _make_event(seq, t, "hook_error", thread, None, None, info)
-        for other in self._hooks:
-            try:
-                other(event)
-            except Exception as second:
-                self._drop(other, second, thread)
+    def _drop(self, hook: Hook, exc: Exception) -> None:
+        """Unsubscribe a hook that raised, and say so once (queued behind the event)."""
+        with self._lock:
+            if hook not in self._hooks:
+                return
+            self._hooks = tuple(h for h in self._hooks if h is not hook)
+            self._listeners_changed()
+        self.emit(kinds.HOOK_ERROR, hook=getattr(hook, "__qualname__", repr(hook)),
+                  error=describe_error(exc))
 
 
 def wait_for_events(tracer: Tracer, recorded, match, count: int = 1,
