@@ -17,11 +17,11 @@ trio's instruments:
 
 The tracer only records: it never schedules, so who listens cannot change
 what a simulated run does (the runtimes' ``checkpoint`` is the scheduling
-point). Events are numbered from one counter; the record and its number are
-not taken atomically together, so records of two threads may land out of
-``seq`` order (a recorder sorts them when read) and two threads' events may
-reach a hook out of ``seq`` order. One thread's events always reach every
-listener in that thread's order.
+point). Events are numbered from one counter, and each is appended to every
+recorder in the same step, so a recorder's list is always in ``seq`` order
+and only grows at its end. Hooks are called after that step, so two
+threads' events may reach a hook out of ``seq`` order; one thread's events
+reach every hook in that thread's order.
 
 The thread's name is read at its first event and kept in a thread-local
 (rename a thread before it emits, not after): Python reuses thread idents once
@@ -72,6 +72,10 @@ class Tracer:
         self._records: tuple[list, ...] = ()
         self.hooks: tuple = ()  # everyone listening, hooks and recorders: empty means untraced
         self._lock = threading.Lock()        # guards subscribing only; never held while delivering
+        # Numbering and recording are one step, so every record list is in
+        # seq order and only ever grows at its end (views rely on it). Held
+        # for a few bytecodes, never while a hook runs.
+        self._numbering = threading.Lock()
         self._seqs = itertools.count(1)
         self._delivering = threading.local()  # this thread's events waiting for the hooks
         self.closed = False
@@ -123,10 +127,11 @@ class Tracer:
         its stop cut short, on the thread that was running it)."""
         if not self.hooks:
             return
-        record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes,
-                  {} if info is None else info)
-        for records in self._records:
-            records.append(record)  # a list append is atomic: no lock
+        with self._numbering:
+            record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes,
+                      {} if info is None else info)
+            for records in self._records:
+                records.append(record)
         if self._hooks:
             self._deliver(_make_event(*record))
 
