@@ -70,6 +70,10 @@ class Runtime:
                     conn: Optional[int] = None) -> Timer:
         raise NotImplementedError
 
+    def now(self) -> float:
+        """Seconds on this runtime's clock (monotonic; virtual in the simulator)."""
+        raise NotImplementedError
+
     def sleep(self, seconds: float) -> None:
         """``Thread.Sleep``; raises ``ThreadInterrupted`` if the runtime stops meanwhile."""
         raise NotImplementedError

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..servers.guards import Limits
 from ..servers.registry import SERVERS
 from ..trace.text import format_endpoint
 from ..trace import kinds
@@ -30,6 +31,9 @@ __all__ = ["main", "build_parser"]
 PROG = "python -m sockdemo"
 DEFAULT_PORT = 11000
 DEFAULT_BACKLOG = 10
+DEFAULT_LIMITS = Limits()
+LIMIT_OPTIONS = ("idle_timeout", "message_timeout", "max_message", "max_connections")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _PROGRESS_MIN_CLIENTS = 50
 _PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line
 FLUSH_EVERY = 0.05         # seconds a console line may wait in stdout's buffer when it is no terminal
@@ -72,6 +76,28 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def _writable_file(text: str) -> Path:
+    """A file this process can create or replace, checked before any work is done."""
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+    if path.exists() and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+    return path
+
+
 def _cpu(text: str):
     """``all``, or a CPU number this process may run on (Linux)."""
     if text == "all":
@@ -106,7 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"listen backlog (default {DEFAULT_BACKLOG})")
     p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
     p.add_argument("--mode", choices=tuple(SERVERS), default="seed", help="seed (the page), fixed or echo")
-    p.add_argument("--trace", metavar="FILE", help="write the trace (Chrome trace JSON) here on exit")
+    p.add_argument("--trace", metavar="FILE", type=_writable_file,
+                   help="write the trace (Chrome trace JSON) here on exit")
+    limits = p.add_argument_group("limits of the fixed and echo servers (the page's seed has none)")
+    limits.add_argument("--idle-timeout", type=_positive_seconds, metavar="S",
+                        help=f"close a connection silent this long (default {DEFAULT_LIMITS.idle_timeout:g})")
+    limits.add_argument("--message-timeout", type=_positive_seconds, metavar="S",
+                        help="close a connection whose message is not complete this long after its "
+                             f"accept (default {DEFAULT_LIMITS.message_timeout:g})")
+    limits.add_argument("--max-message", type=_positive, metavar="BYTES",
+                        help=f"close a connection whose message grows past this (default {DEFAULT_LIMITS.max_message})")
+    limits.add_argument("--max-connections", type=_positive, metavar="N",
+                        help="stop accepting while this many connections are open "
+                             f"(default {DEFAULT_LIMITS.max_connections})")
     p.add_argument("--cpu", type=_cpu, default=None,
                    help="the one CPU to run on (Linux; default: the one it starts on); "
                         "'all' lets the system move its threads between CPUs")
@@ -147,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim", action="store_true", help="run in the step-through simulator instead")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="simulator random seed (--sim)")
     p.add_argument("--scenario", metavar="NAME", help="simulator scenario (--sim)")
-    p.add_argument("--trace", metavar="FILE", help="also save the trace (Chrome trace JSON) here")
-    p.add_argument("--png", metavar="FILE", help="also save the demo figures here")
+    p.add_argument("--trace", metavar="FILE", type=_writable_file,
+                   help="also save the trace (Chrome trace JSON) here")
+    p.add_argument("--png", metavar="FILE", type=_writable_file, help="also save the demo figures here")
     p.set_defaults(run=_cmd_demo, parser=p)
 
     p = sub.add_parser("lab", help="open the lessons in JupyterLab",
@@ -218,11 +257,11 @@ class _StdoutSink:
             self._broken = True
 
 
-def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
+def _start(mode, host, port, backlog, pool, *, trace: bool, sink, **server_options):
     """A started ``ServerHandle``, or ``_Failure`` with the server's own reason."""
     from .handle import ServerHandle
 
-    handle = ServerHandle(mode, host, port, backlog, pool=pool, trace=trace, sink=sink)
+    handle = ServerHandle(mode, host, port, backlog, pool=pool, trace=trace, sink=sink, **server_options)
     try:
         return handle.start()
     except RuntimeError:  # it never listened; start() has stopped it, its console stays
@@ -234,6 +273,16 @@ def _start(mode, host, port, backlog, pool, *, trace: bool, sink):
 
 def _cmd_serve(args, parser) -> int:
     from .tuning import server_process
+
+    limits = {name: getattr(args, name) for name in LIMIT_OPTIONS if getattr(args, name) is not None}
+    if limits and args.mode == "seed":
+        given = ", ".join("--" + name.replace("_", "-") for name in limits)
+        parser.error(f"{given}: the seed server is the page's and has no limits; use --mode fixed or echo")
+    args.server_options = limits
+    if args.host not in LOOPBACK:
+        print(f"sockdemo serve: warning: {args.host} is not a loopback address: any machine that can "
+              f"reach this one on it can connect (use --host 127.0.0.1 to keep it private)",
+              file=sys.stderr)
 
     with server_process(args.cpu):
         return _serve(args)
@@ -253,7 +302,7 @@ def _serve(args) -> int:
     sink = _StdoutSink()
     try:
         handle = _start(args.mode, args.host, args.port, args.backlog, args.pool,
-                        trace=bool(args.trace), sink=sink)
+                        trace=bool(args.trace), sink=sink, **args.server_options)
         try:
             # Signals set `stop`; meanwhile the loop sends the console lines
             # still buffered and notices a server that ended by itself (e.g.

@@ -124,6 +124,9 @@ class RealRuntime(Runtime):
         self._schedule(timer)
         return timer
 
+    def now(self) -> float:
+        return time.monotonic()
+
     def sleep(self, seconds: float) -> None:
         if self._stopped.wait(seconds):
             raise ThreadInterrupted()

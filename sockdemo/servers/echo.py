@@ -11,23 +11,63 @@ four places, each kept as the example has it:
 - ``send_callback`` prints ``Sent {n} bytes to client.``, shuts down both
   directions and closes;
 - a peer that closes before ``<EOF>`` is simply never answered: the example
-  neither prints nor closes on a 0-byte receive, so that socket stays open.
+  neither prints nor closes on a 0-byte receive, so that socket stays open
+  until the idle timeout below closes it.
+
+Because an echo server is the one a learner leaves running for real clients,
+it carries the same ``guards.Guard`` as ``fixed`` (idle and message timeouts,
+a message size limit, a connection cap, a pause when accept() runs out of
+file descriptors) and prints message text with control characters escaped.
+Those are additions to the example, each marked where it happens; the
+example's own error handling (none: an exception escaping a callback ends a
+.NET process) is kept.
 """
 from __future__ import annotations
 
 from ..apm.socket import SHUT_RDWR
 from ..apm.encoding import ascii_get_bytes, ascii_get_string
-from .seed import SeedServer
-from ..apm.state_object import StateObject
+from ..apm.state_object import BUFFER_SIZE, StateObject
 from ..trace import kinds
+from ..trace.text import printable
+from .guards import Guard, Limits
+from .seed import SeedServer
 
 __all__ = ["EchoServer", "EOF_MARKER"]
 
 EOF_MARKER = "<EOF>"
+DEFAULT_LIMITS = Limits()
 
 
 class EchoServer(SeedServer):
     mode = "echo"
+
+    def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
+                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = DEFAULT_LIMITS.idle_timeout,
+                 message_timeout: float = DEFAULT_LIMITS.message_timeout,
+                 max_message: int = DEFAULT_LIMITS.max_message,
+                 max_connections: int = DEFAULT_LIMITS.max_connections):
+        super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
+        self.limits = Limits(idle_timeout, message_timeout, max_message, max_connections)
+        # The guard's gate: open unless accepting is paused (at the cap, or
+        # after accept() ran out of resources); the main loop waits at it.
+        self.accepting = runtime.manual_reset_event(True, "acceptingAllowed")
+        self.guard = Guard(runtime, self.limits, self.accepting.set)
+
+    def accept_loop(self, listener) -> None:
+        while True:
+            self.all_done.reset()
+
+            self.console.write_line("Waiting for a connection...")
+            self.wait_until_accepting()  # (added: the guard's pause)
+            listener.begin_accept(self.accept_callback, listener)
+
+            self.all_done.wait_one()
+
+    def wait_until_accepting(self) -> None:
+        # Closed before asking, so a connection that ends in between opens it again.
+        self.accepting.reset()
+        if not self.guard.may_accept():
+            self.accepting.wait_one()
 
     def accept_callback(self, ar) -> None:
         # Signal the main thread to continue.
@@ -35,7 +75,12 @@ class EchoServer(SeedServer):
 
         # Get the socket that handles the client request.
         listener = ar.async_state
-        handler = listener.end_accept(ar)
+        try:  # (added: a failed accept pauses accepting instead of ending the process)
+            handler = listener.end_accept(ar)
+        except OSError as e:
+            self.guard.accept_failed(e)
+            return
+        self.guard.accepted(handler)
 
         # Create the state object.
         state = StateObject(buffer_size=self.buffer_size)
@@ -55,6 +100,11 @@ class EchoServer(SeedServer):
         bytes_read = handler.end_receive(ar)
 
         if bytes_read > 0:
+            too_long = self.guard.received(handler, bytes_read)  # (added: the size limit)
+            if too_long is not None:
+                self.guard.close(handler, too_long, "max_message")
+                return
+
             # There might be more data, so store the data received so far.
             state.sb.append(ascii_get_string(state.buffer, 0, bytes_read))
 
@@ -62,7 +112,7 @@ class EchoServer(SeedServer):
             content = state.sb.to_string()
             if content.find(EOF_MARKER) > -1:
                 # All the data has been read from the client. Display it on the console.
-                self.console.write_line(f"Read {len(content)} bytes from socket. \n Data : {content}")
+                self.console.write_line(f"Read {len(content)} bytes from socket. \n Data : {printable(content)}")
                 self.runtime.tracer.emit(kinds.MESSAGE, handler.conn, len(content), text=content)
                 # Echo the data back to the client.
                 self.send(handler, content)
@@ -89,6 +139,7 @@ class EchoServer(SeedServer):
 
             handler.shutdown(SHUT_RDWR)
             handler.close()
+            self.guard.closed(handler)  # (added: the connection no longer counts)
 
         except Exception as e:
             self.console.write_line(f"{type(e).__name__}: {e}")

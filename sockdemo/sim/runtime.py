@@ -151,6 +151,9 @@ class SimRuntime(Runtime):
         timer._entry = k.call_at(timer.due, "engine", fire, owner="timers")
         return timer
 
+    def now(self) -> float:
+        return self.kernel.now / 1_000_000
+
     def sleep(self, seconds: float) -> None:
         k = self.kernel
         st = k.current_thread()

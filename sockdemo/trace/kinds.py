@@ -36,7 +36,14 @@ message         the server finished a message; info: text
 close           a socket was closed
 shutdown        ``Socket.shutdown``; info: how
 error           the server's own error report or an unhandled callback error;
-                info: error, where (the callback it escaped)
+                info: error, where (the callback it escaped), limit (when a
+                limit of the fixed or echo server closed the connection:
+                idle_timeout, message_timeout, max_message)
+limit           the fixed or echo server paused or resumed accepting at its
+                connection cap; info: limit (max_connections), value, action
+                (paused, resumed)
+accept_error    an accept failed and the server went on; info: error, action
+                (retry: at once, pause: after a pause, recovered, stop)
 client_*        the client fleet's steps, each with info port (the client's
                 local port; the trace joins it to the server's conn when read):
                 connect, connected, send (nbytes), shutdown, recv, eof, close,
@@ -72,6 +79,8 @@ MESSAGE = "message"
 CLOSE = "close"
 SHUTDOWN = "shutdown"
 ERROR = "error"
+LIMIT = "limit"
+ACCEPT_ERROR = "accept_error"
 HOOK_ERROR = "hook_error"
 
 CLIENT_PREFIX = "client_"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["describe_error", "format_endpoint", "callback_name", "preview", "PREVIEW_BYTES"]
+__all__ = ["describe_error", "format_endpoint", "callback_name", "preview", "printable", "PREVIEW_BYTES"]
 
 PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
 
@@ -42,3 +42,18 @@ def callback_name(callback) -> str:
 def _pascal_case(name: str) -> str:
     name = name.strip("<>_")
     return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Callback"
+
+
+# Control characters a terminal acts on, and Unicode's invisible reorderers
+# ("Trojan Source"): shown as escapes, so a client cannot forge console lines.
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_ESCAPES.update({chr(c): f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+                 if chr(c) not in _ESCAPES})
+_ESCAPES.update({chr(c): f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F),
+                                                   *range(0x2066, 0x206A))})
+_PRINTABLE = str.maketrans(_ESCAPES)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``\\n``, ``\\x1b``), backslashes doubled."""
+    return text.translate(_PRINTABLE)
