@@ -163,7 +163,7 @@ class Guard:
 
     def close(self, handler, reason: Optional[str] = None, limit: Optional[str] = None) -> None:
         """Shut down and close a connection once, saying why when a limit or an error acted."""
-        if not self.closed(handler):
+        if not self._forget(handler):
             return
         if reason is not None:
             info = {"error": reason} if limit is None else {"error": reason, "limit": limit}
@@ -174,17 +174,27 @@ class Guard:
         except OSError:
             pass  # the peer may be gone already; closing is all that is left
         handler.close()
+        self._after_close()
 
     def closed(self, handler) -> bool:
-        """Forget a connection the server closes itself; False if it was not open."""
+        """Forget a connection the server closed itself; False if it was not open."""
+        if not self._forget(handler):
+            return False
+        self._after_close()
+        return True
+
+    def _forget(self, handler) -> bool:
+        """Stop counting and timing a connection; True for the one caller that does."""
         watch = self.open.pop(handler, None)
         if watch is None:
             return False
         if watch.timer is not None:
             watch.timer.dispose()
+        return True
+
+    def _after_close(self) -> None:
         if len(self.open) < self.limits.max_connections and self._unpause():
             self._resume_accepting()
-        return True
 
     # -- timers ------------------------------------------------------------------
 
