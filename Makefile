@@ -6,9 +6,9 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: lab test venv clean
+.PHONY: lab test tidy venv clean
 
-lab test clean:
+lab test tidy clean:
 	sh ./dev $@ $(ARGS)
 
 venv: .venv/.installed

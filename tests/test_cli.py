@@ -257,19 +257,50 @@ def test_lab_without_jupyterlab_says_make_lab(monkeypatch, capsys):
     assert len(err.splitlines()) == 1 and "make lab" in err
 
 
-def test_lab_opens_the_first_lesson_in_jupyterlab(monkeypatch):
+def fake_execv(monkeypatch):
     started = []
 
-    def fake_execv(path, argv):  # stands in for the process JupyterLab would become
+    def execv(path, argv):  # stands in for the process JupyterLab would become
         started.append(argv)
         raise SystemExit(0)
 
-    monkeypatch.setattr(os, "execv", fake_execv)
+    monkeypatch.setattr(os, "execv", execv)
+    return started
+
+
+def test_lab_copies_the_learners_edition_and_opens_the_first_lesson(monkeypatch, tmp_path, capsys):
+    started = fake_execv(monkeypatch)
+    monkeypatch.setenv("SOCKDEMO_LESSONS", str(tmp_path / "mine"))
     with pytest.raises(SystemExit):
         main(["lab", "--no-browser"])
     argv = started[0]
-    assert argv[1:3] == ["-m", "jupyterlab"]
-    assert argv[3].endswith("notebooks/00-start-here.ipynb") and "--no-browser" in argv
+    assert argv[1:3] == ["-m", "jupyterlab"] and "--no-browser" in argv
+    assert f"--ServerApp.root_dir={tmp_path / 'mine'}" in argv
+    assert "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in argv
+    assert (tmp_path / "mine" / "00-start-here.ipynb").is_file()
+    assert str(tmp_path / "mine") in capsys.readouterr().out
+
+
+def test_lab_never_overwrites_a_lesson_the_learner_changed(monkeypatch, tmp_path):
+    fake_execv(monkeypatch)
+    folder = tmp_path / "mine"
+    with pytest.raises(SystemExit):
+        main(["lab", "--dir", str(folder)])
+    lesson = folder / "00-start-here.ipynb"
+    lesson.write_text(lesson.read_text(encoding="utf-8").replace("Start here", "My notes"), encoding="utf-8")
+    mine = lesson.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["lab", "--dir", str(folder), "--refresh"])
+    assert lesson.read_text(encoding="utf-8") == mine
+    assert (folder / "00-start-here (new).ipynb").is_file()
+
+
+def test_lessons_writes_either_edition(tmp_path, capsys):
+    assert main(["lessons", str(tmp_path / "learner")]) == 0
+    assert main(["lessons", str(tmp_path / "instructor"), "--instructor"]) == 0
+    names = sorted(p.name for p in (tmp_path / "learner").glob("*.ipynb"))
+    assert names and names == sorted(p.name for p in (tmp_path / "instructor").glob("*.ipynb"))
+    assert "learner's edition" in capsys.readouterr().out
 
 
 class FakeStdout(io.StringIO):

@@ -1,6 +1,6 @@
 """The lessons' shape, checked without running them (nbval runs them: ``./dev test``).
 
-Every notebook in ``notebooks/`` opens with objectives, ends with a summary,
+Every lesson in ``sockdemo/lessons/`` opens with objectives, ends with a summary,
 carries at least one self-check (``assert``), runs on the ``python3`` kernel,
 is named ``NN-topic.ipynb``, and never names a host other than loopback.
 Every cell marked ``# NBVAL_CHECK_OUTPUT`` was saved executed and with its
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "sockdemo" / "lessons"
+SANITIZE = Path(__file__).resolve().parent / "nbval-sanitize.cfg"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 NAME = re.compile(r"^(\d\d)-[a-z0-9]+(?:-[a-z0-9]+)*\.ipynb$")
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -134,7 +135,7 @@ def test_only_loopback_addresses(path):
 
 def sanitize(text: str) -> str:
     from nbval.plugin import get_sanitize_patterns
-    with open(NOTEBOOKS / "sanitize.cfg", encoding="utf-8") as f:
+    with open(SANITIZE, encoding="utf-8") as f:
         patterns = get_sanitize_patterns(f.read())
     assert patterns, "sanitize.cfg holds no regex/replace pairs nbval can read"
     for regex, replace in patterns:

@@ -119,7 +119,7 @@ _count = _int_in(0, None, "a non-negative integer")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="A lab for the .NET asynchronous server socket pattern.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,send,demo,lab}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,send,demo,lab,lessons}")
     sub.required = True
 
     p = sub.add_parser("serve", help="run a server in the foreground (Ctrl-C stops it)",
@@ -191,11 +191,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_demo, parser=p)
 
     p = sub.add_parser("lab", help="open the lessons in JupyterLab",
-                       description="Open notebooks/00-start-here.ipynb in JupyterLab; "
-                                   "further arguments go to JupyterLab.")
+                       description="Copy the lessons into a folder of yours (the first time only: "
+                                   "your work is never overwritten) and open 00-start-here in "
+                                   "JupyterLab; further arguments go to JupyterLab.")
+    _edition_arguments(p)
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(run=_cmd_lab, parser=p)
+
+    p = sub.add_parser("lessons", help="write the lessons into a folder",
+                       description="Write the learner's edition of the lessons (answers blank) "
+                                   "into DIR, or with --instructor the solved one.")
+    p.add_argument("dir", metavar="DIR", nargs="?", type=Path,
+                   help="where to write them (default: the folder `lab` uses)")
+    _edition_arguments(p, folder=False)
+    p.set_defaults(run=_cmd_lessons, parser=p)
     return parser
+
+
+def _edition_arguments(p, folder: bool = True) -> None:
+    p.add_argument("--instructor", action="store_true",
+                   help="the instructor's edition: answers filled in, outputs kept")
+    p.add_argument("--refresh", action="store_true",
+                   help="update the lessons you have not changed (a changed one is kept, and the new "
+                        "version written beside it as 'NN-topic (new).ipynb')")
+    if folder:
+        p.add_argument("--dir", type=Path, default=None,
+                       help="the folder of your copies (default ~/sockdemo-lessons, or "
+                            "~/sockdemo-lessons-instructor; $SOCKDEMO_LESSONS moves the learner's)")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -425,22 +447,40 @@ def _cmd_demo(args, parser) -> int:
     return 1 if demo.crashed or (demo.world == "real" and demo.failures) else 0
 
 
-# -- lab -----------------------------------------------------------------------------
+# -- lab and lessons ------------------------------------------------------------------
 
-def notebooks_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "notebooks"
+def _write_edition(folder, instructor: bool, refresh: bool):
+    from .lessons import write_edition
+
+    edition = "instructor's" if instructor else "learner's"
+    try:
+        done = write_edition(folder, instructor=instructor, refresh=refresh)
+    except OSError as exc:
+        raise _Failure(f"cannot write the lessons into {folder}: {exc}") from None
+    print(f"sockdemo: the {edition} edition of the lessons is in {done.folder}")
+    for line in done.lines:
+        print(f"  {line}")
+    return done
+
+
+def _cmd_lessons(args, parser) -> int:
+    from .lessons import default_folder
+
+    _write_edition(args.dir or default_folder(args.instructor), args.instructor, args.refresh)
+    return 0
 
 
 def _cmd_lab(args, parser) -> int:
+    from .lessons import START_LESSON, default_folder
+
     if importlib.util.find_spec("jupyterlab") is None:
         raise _Failure("JupyterLab is not installed for this Python; run `make lab` "
-                       "(it installs it into .venv and opens the lessons)")
-    folder = notebooks_dir()
-    if not folder.is_dir():
-        raise _Failure(f"no lessons found at {folder}; run `lab` from a clone of the sockdemo repository")
-    start = folder / "00-start-here.ipynb"
-    target = start if start.is_file() else folder
-    argv = [sys.executable, "-m", "jupyterlab", str(target), *args.jupyter_args]
+                       "(it installs it into .venv and opens the lessons), or "
+                       "`pip install 'sockdemo[lab]'`")
+    done = _write_edition(args.dir or default_folder(args.instructor), args.instructor, args.refresh)
+    # The file browser shows only the lessons' folder, and the first lesson opens at once.
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={done.folder}",
+            f"--LabApp.default_url=/lab/tree/{START_LESSON}", *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
         argv.append("--allow-root")  # JupyterLab refuses root otherwise (containers, Binder, CI)
     sys.stdout.flush()
