@@ -123,34 +123,37 @@ def from_chrome(data: Any) -> tuple[list[Event], dict]:
     raw = data["traceEvents"]
     names = {e.get("tid"): (e.get("args") or {}).get("name") for e in raw
              if isinstance(e, dict) and e.get("ph") == "M" and e.get("name") == "thread_name"}
-    events = []
-    for e in raw:
-        if not isinstance(e, dict):
-            raise ValueError(f"trace event is not an object: {e!r:.60}")
-        ph = e.get("ph")
-        if ph in ("M", "s", "f"):
-            continue
-        if ph not in ("X", "B", "i"):
-            raise ValueError(f"not a sockdemo trace: unexpected phase {ph!r}")
-        thread = names.get(e.get("tid"))
-        if not isinstance(thread, str):
-            raise ValueError(f"no thread_name for tid {e.get('tid')!r}")
-        ts, args = e.get("ts"), e.get("args")
-        if not isinstance(ts, int) or not isinstance(args, dict):
-            raise ValueError(f"not a sockdemo trace: bad ts or args in {e!r:.80}")
-        if ph == "i":
-            events.append(_from_args(args, str(e.get("name")), ts, thread))
-            continue
-        args = dict(args)
-        end = args.pop("end", None)
-        events.append(_from_args(args, kinds.CALLBACK_START, ts, thread))
-        if ph == "X":
-            dur = e.get("dur")
-            if not isinstance(dur, int) or not isinstance(end, dict):
-                raise ValueError(f"not a sockdemo trace: bad X slice {e!r:.80}")
-            events.append(_from_args(end, kinds.CALLBACK_END, ts + dur, thread))
+    events = [ev for e in raw for ev in _events_of(e, names)]
     events.sort(key=lambda ev: ev.seq)
     return events, meta
+
+
+def _events_of(e: Any, names: dict) -> list[Event]:
+    """The events one trace entry holds: none (metadata, flows), one, or a slice's two."""
+    if not isinstance(e, dict):
+        raise ValueError(f"trace event is not an object: {e!r:.60}")
+    ph = e.get("ph")
+    if ph in ("M", "s", "f"):
+        return []
+    if ph not in ("X", "B", "i"):
+        raise ValueError(f"not a sockdemo trace: unexpected phase {ph!r}")
+    thread = names.get(e.get("tid"))
+    if not isinstance(thread, str):
+        raise ValueError(f"no thread_name for tid {e.get('tid')!r}")
+    ts, args = e.get("ts"), e.get("args")
+    if not isinstance(ts, int) or not isinstance(args, dict):
+        raise ValueError(f"not a sockdemo trace: bad ts or args in {e!r:.80}")
+    if ph == "i":
+        return [_from_args(args, str(e.get("name")), ts, thread)]
+    args = dict(args)
+    end = args.pop("end", None)
+    start = _from_args(args, kinds.CALLBACK_START, ts, thread)
+    if ph == "B":
+        return [start]
+    dur = e.get("dur")
+    if not isinstance(dur, int) or not isinstance(end, dict):
+        raise ValueError(f"not a sockdemo trace: bad X slice {e!r:.80}")
+    return [start, _from_args(end, kinds.CALLBACK_END, ts + dur, thread)]
 
 
 def dumps(data: dict) -> str:
