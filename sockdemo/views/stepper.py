@@ -12,6 +12,11 @@ put into HTML. Give it a ``Trace`` (real or simulated: they step alike), a
 ``.step()``): stepping past the recorded end of a simulation calls
 ``sim.step()`` until the trace grows.
 
+The code panel shows the source of the server that ran: ``server=`` (a
+class, or its dotted name), else the source's own ``.server`` (a simulation's
+or a handle's), else the one the trace's ``meta["server"]`` names, else the
+page's (``source_map.server_of``).
+
     Stepper(server.trace)            # in a notebook cell
 """
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Optional
 
 import ipywidgets as widgets
 
-from .source_map import context
+from .source_map import context, server_of
 from .stepper_state import StepState, model_for, state_at
 
 __all__ = ["Stepper", "render_header", "render_threads", "render_pending", "render_conns",
@@ -145,10 +150,10 @@ def render_code(st: StepState, around: int = 3) -> tuple:
 class Stepper(widgets.VBox):
     """Step, Back, Play/Pause, a slider over every event, Reset; the panels below."""
 
-    def __init__(self, source, mode=None, around: int = 3, speed: int = 5):
+    def __init__(self, source, server=None, around: int = 3, speed: int = 5):
         self.source = source
         self._sim = source if callable(getattr(source, "step", None)) and hasattr(source, "trace") else None
-        self.mode = mode or _mode_of(source)
+        self.server = server_of(source, server)   # whose Python source the code panel shows
         self.around = around
         self.ended: Optional[str] = None   # why a simulation gave no more events
         self.state: Optional[StepState] = None
@@ -233,13 +238,13 @@ class Stepper(widgets.VBox):
 
     def refresh(self) -> None:
         """Take in events a live trace recorded since (the slider grows)."""
-        n = len(model_for(self.trace, self.mode))
+        n = len(model_for(self.trace, self.server))
         if n != self.slider.max:
             self.slider.max = n
             self.show(self.slider.value)
 
     def show(self, k: int) -> None:
-        st = state_at(self.trace, k, self.mode)
+        st = state_at(self.trace, k, self.server)
         self.state = st
         total = self.slider.max
         self.header.value = render_header(st, total) + (
@@ -287,11 +292,3 @@ class Stepper(widgets.VBox):
     def _on_speed(self, change) -> None:
         self.play.interval = max(1, 1000 // max(1, change["new"]))
 
-
-def _mode_of(source):
-    """The server whose source to show: a simulation's or a handle's own class."""
-    server = getattr(source, "server", None)
-    if server is not None:
-        return type(server)
-    mode = getattr(source, "mode", None)
-    return mode if isinstance(mode, str) else "seed"
