@@ -53,12 +53,13 @@ OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E7
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00",
              "reddish purple": "#CC79A7", "black": "#000000"}
 # Yellow last: it is the hardest to see on white.
-CONN_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
+CONN_COLOURS = tuple(OKABE_ITO[name] for name in ("orange", "sky blue", "bluish green", "blue",
+                                                  "vermillion", "reddish purple", "yellow"))
 NO_CONN = "#BBBBBB"
 WAIT_FACE, WAIT_EDGE = "#E8E8E8", "#8C8C8C"
 QUEUE = "#333333"
-CLIENT, SERVER = "#0072B2", "#D55E00"
-ERROR = "#D55E00"
+CLIENT, SERVER = OKABE_ITO["blue"], OKABE_ITO["vermillion"]
+ERROR = OKABE_ITO["vermillion"]
 
 SHORT_NAMES = {"AcceptCallback": "Accept", "ReadCallback": "Read", "SendCallback": "Send"}
 ERROR_KINDS = (kinds.ERROR, kinds.OP_ERROR, kinds.HOOK_ERROR)
@@ -448,9 +449,9 @@ class ChunkModel:
 
 # kind -> (marker, colour, size, legend); where on its row: see _mark_dy
 _MARKS = {
-    kinds.ACCEPT: (">", "#009E73", 45, "accepted (dashes: connection open)"),
+    kinds.ACCEPT: (">", OKABE_ITO["bluish green"], 45, "accepted (dashes: connection open)"),
     kinds.EOF: ("|", "black", 110, "end of stream (receive got 0 bytes)"),
-    kinds.MESSAGE: ("*", "#CC79A7", 140, "message printed"),
+    kinds.MESSAGE: ("*", OKABE_ITO["reddish purple"], 140, "message printed"),
     kinds.CLOSE: ("x", "black", 45, "server closed the socket"),
     kinds.OP_ERROR: ("X", ERROR, 70, "error"),
     kinds.ERROR: ("X", ERROR, 70, "error"),
@@ -520,8 +521,8 @@ def _draw_lives(ax, m: ChunkModel, row: dict) -> None:
 
 
 def _draw_pieces(ax, m: ChunkModel, row: dict, size) -> list:
-    for pieces, dy, colour, marker, gid in ((m.sends, CLIENT_DY, CLIENT, "o", "client_send"),
-                                            (m.receives, SERVER_DY, SERVER, "s", "chunk")):
+    for pieces, dy, colour, marker, gid in ((m.sends, CLIENT_DY, CLIENT, "o", kinds.CLIENT_SEND),
+                                            (m.receives, SERVER_DY, SERVER, "s", kinds.CHUNK)):
         if pieces:
             ax.scatter([_ms(p.t) for p in pieces], [row[p.conn] + dy for p in pieces],
                        s=[size(p.nbytes) for p in pieces], c=colour, marker=marker, alpha=0.85,

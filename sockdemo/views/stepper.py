@@ -77,7 +77,8 @@ def render_pending(st: StepState) -> str:
         return "<b>Pending operations</b><br><i>none</i>"
     rows = []
     for p in st.pending[:PENDING_SHOWN]:
-        rows.append((f"#{_e(p.id)}", f"begin_{_e(p.op)}",
+        callback = f" → {_e(p.callback)}" if p.callback else ""
+        rows.append((f"#{_e(p.id)}", f"begin_{_e(p.op)}{callback}",
                      "listener" if p.conn is None else f"conn {p.conn}",
                      f"step {p.since} by {_e(p.thread)}",
                      _e(p.status if p.result is None else f"{p.result}: {p.status}")))
@@ -97,7 +98,8 @@ def render_conns(st: StepState) -> str:
     for c in shown:
         text = _e(c.text) + ("…" if c.partial else "")
         peer = f"{c.peer[0]}:{c.peer[1]}" if c.peer else ""
-        rows.append((f"<b>{c.conn}</b>", _e(peer), f"{c.received} B in {c.chunks}",
+        sent = f", sent {c.sent} B" if c.sent else ""
+        rows.append((f"<b>{c.conn}</b>", _e(peer), f"{c.received} B in {c.chunks}{sent}",
                      f"<code>{text}</code>", "printed" if c.printed else "",
                      _e(c.status) + (f": {_e(c.error)}" if c.error else "")))
     hidden = len(st.conns) - len(shown)

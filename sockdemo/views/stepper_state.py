@@ -63,7 +63,6 @@ class Frame:
     name: str
     id: Optional[int]
     conn: Optional[int]
-    since: int                       # the step that entered it
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,6 @@ class PendingOp:
     callback: Optional[str]          # "ReadCallback"
     origin: Optional[str]            # callback the begin ran in (None: the main loop)
     since: int                       # step of the begin
-    since_t: int
     completed: Optional[int] = None  # step of the completion
     result: Optional[str] = None     # "7 bytes", "0 bytes (eof)", "conn 2", "error: ..."
     new_conn: Optional[int] = None   # an accept's connection
@@ -159,7 +157,6 @@ class ConnState:
     """A connection's ``StateObject`` as far as the events tell."""
     conn: int
     peer: Optional[tuple] = None
-    since: int = 0                   # step of the accept
     received: int = 0                # bytes received so far (sum of chunks)
     chunks: int = 0
     text: str = ""                   # the chunks' previews joined (the whole text once printed)
@@ -182,6 +179,8 @@ class ConnState:
             return "closed"
         if self.error:
             return "error"
+        if self.shutdown:
+            return f"shut down ({self.shutdown})"
         if self.eof:
             return "peer closed its side"
         return "open"
@@ -366,15 +365,15 @@ class _Builder:
         b.console = list(self.console)
         return b
 
-    def conn_state(self, conn: int, step: int) -> ConnState:
+    def conn_state(self, conn: int) -> ConnState:
         c = self.conns.get(conn)
         if c is None:
-            c = self.conns[conn] = ConnState(conn, since=step)
+            c = self.conns[conn] = ConnState(conn)
         return c
 
-    def change_conn(self, conn: Optional[int], step: int, **changes) -> None:
+    def change_conn(self, conn: Optional[int], **changes) -> None:
         if conn is not None:
-            self.conns[conn] = replace(self.conn_state(conn, step), **changes)
+            self.conns[conn] = replace(self.conn_state(conn), **changes)
 
     def apply(self, ev: Event) -> None:
         self.k += 1
@@ -411,7 +410,7 @@ def _on_begin(b: _Builder, ev: Event, s: _Step) -> None:
     b.pending[op_id] = PendingOp(
         op_id, str(ev.info.get("op")), ev.conn, ev.thread,
         callback_name(str(ev.info["callback"])) if ev.info.get("callback") else None,
-        None if s.scope in (MAIN, RUNTIME) else s.scope, s.k, ev.t)
+        None if s.scope in (MAIN, RUNTIME) else s.scope, s.k)
 
 
 def _completed(b: _Builder, ev: Event, s: _Step, result: str, new_conn=None) -> None:
@@ -421,7 +420,7 @@ def _completed(b: _Builder, ev: Event, s: _Step, result: str, new_conn=None) -> 
     p = b.pending.get(op_id)
     if p is None:  # the trace began after the begin_*: make up what it tells
         p = PendingOp(op_id, str(op_of(ev) or "?"), None if ev.kind == kinds.ACCEPT else ev.conn,
-                      "?", None, None, s.k, ev.t)
+                      "?", None, None, s.k)
     s.scope = p.origin if p.origin is not None else (MAIN if p.thread == "main" else s.scope)
     b.pending[op_id] = replace(p, completed=s.k, result=result, new_conn=new_conn)
 
@@ -434,8 +433,8 @@ def _on_accept(b: _Builder, ev: Event, s: _Step) -> None:
     if port is not None:
         b.ports[port] = ev.conn
     peer = ev.info.get("peer")
-    c = b.conn_state(ev.conn, s.k)
-    b.conns[ev.conn] = replace(c, since=s.k, peer=tuple(peer) if peer else None,
+    c = b.conn_state(ev.conn)
+    b.conns[ev.conn] = replace(c, peer=tuple(peer) if peer else None,
                                client_sent=c.client_sent + b.early.pop(port, 0))
 
 
@@ -443,7 +442,7 @@ def _on_chunk(b: _Builder, ev: Event, s: _Step) -> None:
     _completed(b, ev, s, f"{ev.nbytes} bytes")
     if ev.conn is None:
         return
-    c, n = b.conn_state(ev.conn, s.k), ev.nbytes or 0
+    c, n = b.conn_state(ev.conn), ev.nbytes or 0
     b.conns[ev.conn] = replace(c, received=c.received + n, chunks=c.chunks + 1,
                                text=c.text + str(ev.info.get("data", "")),
                                partial=c.partial or n > PREVIEW_BYTES or "data" not in ev.info)
@@ -451,13 +450,13 @@ def _on_chunk(b: _Builder, ev: Event, s: _Step) -> None:
 
 def _on_eof(b: _Builder, ev: Event, s: _Step) -> None:
     _completed(b, ev, s, "0 bytes (eof)")
-    b.change_conn(ev.conn, s.k, eof=True)
+    b.change_conn(ev.conn, eof=True)
 
 
 def _on_sent(b: _Builder, ev: Event, s: _Step) -> None:
     _completed(b, ev, s, f"{ev.nbytes} bytes sent")
     if ev.conn is not None:
-        c = b.conn_state(ev.conn, s.k)
+        c = b.conn_state(ev.conn)
         b.conns[ev.conn] = replace(c, sent=c.sent + (ev.nbytes or 0))
 
 
@@ -467,13 +466,13 @@ def _on_connected(b: _Builder, ev: Event, s: _Step) -> None:
 
 def _on_op_error(b: _Builder, ev: Event, s: _Step) -> None:
     _completed(b, ev, s, f"error: {ev.info.get('error')}")
-    b.change_conn(ev.conn, s.k, error=ev.info.get("error"))
+    b.change_conn(ev.conn, error=ev.info.get("error"))
 
 
 def _on_callback_start(b: _Builder, ev: Event, s: _Step) -> None:
     p = b.pending.pop(ev.info.get("id"), None)
     conn = ev.conn if ev.conn is not None else (p.new_conn if p else None)
-    s.frames = s.frames + (Frame(str(ev.info.get("name")), ev.info.get("id"), conn, s.k),)
+    s.frames = s.frames + (Frame(str(ev.info.get("name")), ev.info.get("id"), conn),)
 
 
 def _on_callback_end(b: _Builder, ev: Event, s: _Step) -> None:
@@ -510,19 +509,19 @@ def _on_console(b: _Builder, ev: Event, s: _Step) -> None:
 
 def _on_message(b: _Builder, ev: Event, s: _Step) -> None:
     text = str(ev.info.get("text", ""))
-    b.change_conn(ev.conn, s.k, message=text, text=text, partial=False)
+    b.change_conn(ev.conn, message=text, text=text, partial=False)
 
 
 def _on_close(b: _Builder, ev: Event, s: _Step) -> None:
-    b.change_conn(ev.conn, s.k, closed=True)
+    b.change_conn(ev.conn, closed=True)
 
 
 def _on_shutdown(b: _Builder, ev: Event, s: _Step) -> None:
-    b.change_conn(ev.conn, s.k, shutdown=ev.info.get("how"))
+    b.change_conn(ev.conn, shutdown=ev.info.get("how"))
 
 
 def _on_error(b: _Builder, ev: Event, s: _Step) -> None:
-    b.change_conn(ev.conn, s.k, error=ev.info.get("error"))
+    b.change_conn(ev.conn, error=ev.info.get("error"))
 
 
 def _on_listen(b: _Builder, ev: Event, s: _Step) -> None:
@@ -605,10 +604,6 @@ class StepperModel:
 
     def __len__(self) -> int:
         return self.sync()
-
-    @property
-    def events(self) -> list:
-        return self._events
 
     def sync(self) -> int:
         """Take in what the source gained at its end since; returns the number of events."""
