@@ -225,6 +225,10 @@ def test_a_server_that_cannot_be_found_shows_no_python_but_the_page():
     assert server_of(trace) is None
     st = state_at(trace, 1)
     assert st.source.python is None and "BeginAccept(" in st.source.csharp.text
+    pytest.importorskip("ipywidgets")
+    from sockdemo.views.stepper import render_code
+    python, csharp = render_code(st)
+    assert "no such line in this server" in python and "BeginAccept(" in csharp
 
 
 # -- an installed copy ------------------------------------------------------------------

@@ -142,7 +142,8 @@ def _code_column(title: str, line, around: int, missing: str) -> str:
 def render_code(st: StepState, around: int = 3) -> tuple:
     """(Python port, page's C#) around the line behind the event."""
     py, cs = st.source.python, st.source.csharp
-    return (_code_column("Python", py, around, "(runtime)"),
+    return (_code_column("Python", py, around,
+                         "(runtime)" if cs is None else "(no such line in this server's source)"),
             _code_column("C# (the page)", cs, around,
                          "(runtime)" if py is None else "(no such line in the page's C#)"))
 
