@@ -347,3 +347,41 @@ def test_lanes_since_leaves_earlier_callbacks_out():
 def test_lanes_since_cuts_a_wait_that_began_earlier():
     waits = plots._clip(plots.lane_model(small_run()), 1000)["waits"]
     assert ("main", 1000, 1400, "allDone") in waits
+
+
+# -- the models ----------------------------------------------------------------------
+
+def test_the_lane_model_is_plain_data_read_by_name():
+    m = plots.lane_model(small_run())
+    assert m["runs"] is m.runs and m["waits"] is m.waits
+    assert m.lanes == ("main", "engine", "pool-1", "pool-2", "pool-10")
+    assert [r.name for r in m.runs][:2] == ["AcceptCallback", "ReadCallback"]   # start order
+
+
+def test_a_run_that_never_returned_is_marked_where_it_stopped():
+    events = small_run().events[:-2] + [
+        ev(27, 3550, "callback_end", "pool-1", 2, name="ReadCallback", id=5, cut=True)]
+    m = plots.lane_model(events)
+    assert m.cut == (("pool-1", 3400, 3550, "ReadCallback", 2, 0),)
+    ax = plots.plot_lanes(events)
+    assert len(artist(ax, "cut").get_offsets()) == 1
+    assert "did not return (cut, or still running)" in legend_texts(ax)
+    assert plots.lane_model(small_run()).cut == ()
+    assert not [a for a in plots.plot_lanes(small_run()).get_children() if a.get_gid() == "cut"]
+
+
+def test_a_callback_still_running_where_the_trace_ends_counts_as_cut():
+    events = small_run().events[:-2]
+    assert [r.t1 for r in plots.lane_model(events).cut] == [3500]
+
+
+def test_the_chunk_model_joins_client_pieces_to_their_connection():
+    m = plots.chunk_model(small_run())
+    assert m.conns == (1, 2) and m.total == 2
+    assert m.sends == ((1, 900, 5), (1, 1600, 4))       # both recorded with conn None
+    assert m.receives == ((1, 1700, 9),)
+    assert m.client_life == ((1, 900, 1600),)
+    assert m.conn_life == ((1, 1000, 2500), (2, 3000, 3700))
+    assert [(k.kind, k.conn) for k in m.marks] == [
+        ("accept", 1), ("eof", 1), ("message", 1), ("close", 1), ("accept", 2),
+        ("op_error", 2), ("error", 2)]

@@ -161,9 +161,9 @@ def test_a_real_run_in_the_widget():
         server.wait_for("close", timeout=5)
     finally:
         server.stop()
-    s = Stepper(server)                              # a handle: its trace, its mode
+    s = Stepper(server)                              # a handle: its trace, its server
     s.slider.value = s.slider.max
-    assert s.mode.mode == "seed"           # the server class, for its source
+    assert s.server is type(server.server)           # the server class, for its source
     assert "Read 6 bytes from socket." in text_of(s.console_panel)
     assert "abcdef" in text_of(s.conns_panel)
 

@@ -7,7 +7,6 @@ import pytest
 
 from sockdemo.trace.events import Event
 from sockdemo.lab.handle import start_server
-from sockdemo.views.source_map import MAIN, RUNTIME, locate
 from sockdemo.views.stepper_state import StepperModel, model_for, state_at
 from sockdemo.trace.recording import Trace
 
@@ -193,13 +192,34 @@ def test_a_growing_trace_is_taken_in(events):
     assert state_at(trace, len(events)) == state_at(events, len(events))
 
 
-def test_an_earlier_event_rewritten_by_the_trace_is_replayed():
-    # a client write recorded before its accept gets its conn when the accept arrives
-    trace = Trace([ev(1, "client_send", "client", None, 4, port=50001)])
+def test_a_client_s_bytes_before_its_accept_count_once_the_accept_is_seen():
+    # a client of the real fleet knows only its port; the trace never rewrites its event
+    trace = Trace([ev(1, "client_send", "client-1", None, 4, port=50001)])
     assert state_at(trace, 1).conns == ()
+    assert state_at(trace, 1).summary == "a client send (4 bytes) from port 50001"
     trace(ev(2, "accept", "engine", 1, id=1, peer=["127.0.0.1", 50001]))
+    trace(ev(3, "client_send", "client-1", None, 2, port=50001))
+    assert trace.events[0].conn is None
     assert state_at(trace, 2).conn(1).client_sent == 4
-    assert state_at(trace, 2) == state_at(trace.events, 2)
+    assert state_at(trace, 3).conn(1).client_sent == 6
+    assert state_at(trace, 3).summary == "a client send (2 bytes) on conn 1"
+    for k in range(4):
+        assert state_at(trace, k) == state_at(trace.events[:k], k)
+
+
+def test_a_cut_callback_leaves_its_thread_stopped():
+    evs = [ev(1, "callback_start", "pool-1", 1, name="ReadCallback", id=2),
+           ev(2, "callback_end", "pool-1", 1, name="ReadCallback", id=2, cut=True)]
+    st = state_at(evs, 2)
+    assert st.thread("pool-1").frames == ()
+    assert st.thread("pool-1").describe == "stopped (interrupted when the server stopped)"
+    assert st.summary == "ReadCallback (#2) was cut short on pool-1: the run stopped"
+
+
+def test_an_end_that_matches_no_frame_pops_nothing():
+    evs = [ev(1, "callback_start", "pool-1", 1, name="ReadCallback", id=2),
+           ev(2, "callback_end", "pool-1", 1, name="AcceptCallback", id=1)]
+    assert [f.id for f in state_at(evs, 2).thread("pool-1").frames] == [2]
 
 
 # -- a real run --------------------------------------------------------------------
@@ -248,56 +268,6 @@ def test_real_run_states_equal_a_replay_of_the_prefix(real_run):
     events = real_run[0].trace.events
     for k in range(0, len(events) + 1, 7):
         assert state_at(real_run[0].trace, k) == state_at(events[:k], k)
-
-
-SERVER_KINDS = {"console", "listen", "reset", "begin", "wait", "accept", "callback_start",
-                "end", "set", "wake", "chunk", "eof", "message", "close", "callback_end"}
-
-
-def test_source_map_finds_a_line_for_each_event_kind_of_a_real_run(real_run):
-    trace = real_run[0].trace
-    seen = {}
-    for k in range(1, len(trace) + 1):
-        st = state_at(trace, k)
-        seen.setdefault(st.event.kind, []).append(st)
-    assert SERVER_KINDS <= set(seen)
-    for kind in SERVER_KINDS:
-        for st in seen[kind]:
-            if kind == "close" and st.event.conn is None:
-                continue  # the listener, closed by the runtime's stop: no line of the server
-            py, cs = st.source.python, st.source.csharp
-            assert py is not None and py.file == "seed.py", (kind, st.event)
-            assert cs is not None and cs.file == "SeedServer.cs", (kind, st.event)
-            with open(py.path, encoding="utf-8") as f:
-                assert f.read().splitlines()[py.line - 1].rstrip() == py.text
-    want = {
-        "begin": ("_accept(", "BeginAccept("), "end": ("end_", "End"),
-        "set": ("self.all_done.set()", "allDone.Set()"),
-        "wait": ("self.all_done.wait_one()", "allDone.WaitOne()"),
-        "reset": ("self.all_done.reset()", "allDone.Reset()"),
-        "message": ('write_line(f"Read', 'Console.WriteLine($"Read'),
-        "close": ("handler.close()", "handler.Close()"),
-        "callback_start": ("def ", "public static void "),
-        "eof": ("handler.begin_receive(", "handler.BeginReceive("),
-        "chunk": ("handler.begin_receive(", "handler.BeginReceive("),
-        "accept": ("listener.begin_accept(", "listener.BeginAccept("),
-    }
-    for kind, (py, cs) in want.items():
-        st = next(s for s in seen[kind] if s.event.conn is not None or kind not in ("close",))
-        assert py in st.source.python.text and cs in st.source.csharp.text, kind
-    waiting = next(s for s in seen["console"] if s.event["text"] == "Waiting for a connection...")
-    assert "Waiting for a connection..." in waiting.source.python.text
-    local = [s for s in seen["console"] if s.event["text"].startswith("Local address")]
-    assert local[0].source.python.line != local[1].source.python.line   # each its own line
-    assert local[0].source.csharp.line != local[1].source.csharp.line
-
-
-def test_unknown_events_map_to_nothing():
-    ref = locate(ev(1, "hook_error", hook="x", error="y"))
-    assert ref.python is None and ref.csharp is None
-    ref = locate(ev(1, "close", "MainThread"), scope=RUNTIME)
-    assert ref.python is None and ref.csharp is None
-    assert locate(ev(1, "begin", op="accept"), scope=MAIN).python is not None
 
 
 # -- a long run ----------------------------------------------------------------------
@@ -351,13 +321,6 @@ def test_a_sleep_lasts_until_the_thread_s_next_event():
     ]
     assert state_at(evs, 2).thread("pool-1").describe == "sleeping (Thread.Sleep) in ReadCallback"
     assert state_at(evs, 3).thread("pool-1").describe == "running ReadCallback for conn 1"
-
-
-def test_echo_lines_the_page_lacks_have_no_csharp():
-    ref = locate(ev(1, "console", "pool-1", text="Sent 19 bytes to client."),
-                 scope="SendCallback", mode="echo")
-    assert ref.csharp is None
-    assert ref.python is None or "Sent " in ref.python.text
 
 
 def test_client_events_without_a_size_say_none_of_bytes():

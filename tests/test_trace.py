@@ -120,7 +120,9 @@ def test_instants_carry_the_contract_args(trace):
                              "error": "ValueError: boom"}
     assert (inst["message"]["conn"], inst["message"]["nbytes"],
             inst["message"]["text"]) == (1, 9, "hello you")
-    assert (inst["client_send"]["conn"], inst["client_send"]["nbytes"]) == (1, 5)
+    # as recorded: a client of the real fleet knows its port, not the server's conn
+    assert (inst["client_send"]["conn"], inst["client_send"]["nbytes"],
+            inst["client_send"]["port"]) == (None, 5, 50001)
 
 
 def test_every_non_callback_kind_is_an_instant(trace):
@@ -170,26 +172,63 @@ def test_output_is_byte_identical(trace, tmp_path):
     assert a.endswith(b"\n")
 
 
-def test_client_send_before_accept_is_fixed_when_accept_arrives():
+def test_a_client_event_keeps_its_record_and_for_conn_joins_it():
     t = Trace()
     t(ev(1, 0, "client_send", "client-1", nbytes=3, port=40000))
-    assert t.events[0].conn is None
+    early = t.events[0]
     t(ev(2, 1, "accept", "engine", conn=7, peer=("127.0.0.1", 40000)))
-    assert t.events[0].conn == 7
+    t(ev(3, 2, "client_send", "client-1", nbytes=2, port=40000))
+    assert t.events[0] is early and early.conn is None and early["port"] == 40000
+    assert t.events[2].conn is None
+    assert [e.seq for e in t.for_conn(7)] == [1, 2, 3]
 
 
-def test_client_send_after_accept_is_resolved_at_once():
-    t = Trace()
-    t(ev(1, 0, "accept", "engine", conn=7, peer=["127.0.0.1", 40000]))
-    t(ev(2, 1, "client_send", "client-1", nbytes=3, port=40000))
-    assert t.events[1].conn == 7
-    assert t.for_conn(7) == t.events
-
-
-def test_client_send_of_an_unaccepted_port_stays_unresolved():
+def test_client_send_of_an_unaccepted_port_joins_nothing():
     t = Trace([ev(1, 0, "accept", "engine", conn=1, peer=("127.0.0.1", 1)),
                ev(2, 1, "client_send", "client-2", nbytes=3, port=2)])
     assert t.events[1].conn is None
+    assert t.for_conn(1) == t.events[:1]
+
+
+def test_earlier_events_stay_the_same_objects_as_records_arrive():
+    tracer = Tracer(iter(range(10**6)).__next__)
+    t = tracer.subscribe(Trace())
+    tracer.emit("client_send", None, 3, port=40000)
+    tracer.emit("begin", op="accept", id=1)
+    before = t.events
+    tracer.emit("accept", 7, id=1, peer=("127.0.0.1", 40000))
+    tracer.emit("client_send", None, 4, port=40000)
+    after = t.events
+    assert after[:2] == before and all(a is b for a, b in zip(after, before))
+    assert before[0].conn is None
+    assert t.since(2) == after[2:]
+
+
+def test_an_event_before_the_end_is_refused():
+    t = Trace([ev(5, 0, "console", text="x")])
+    with pytest.raises(ValueError, match="only grows at its end"):
+        t(ev(5, 1, "console", text="y"))
+    with pytest.raises(ValueError, match="only grows at its end"):
+        t(ev(3, 1, "console", text="y"))
+    assert len(t) == 1
+
+
+def test_meta_is_saved_and_loaded(tmp_path):
+    t = Trace(sample_events(), meta={"server": "sockdemo.servers.seed.SeedServer"})
+    assert t.to_chrome()["otherData"]["meta"] == {"server": "sockdemo.servers.seed.SeedServer"}
+    t.save(tmp_path / "t.json")
+    loaded = Trace.load(tmp_path / "t.json")
+    assert loaded.meta == t.meta and loaded.events == t.events
+    assert Trace().meta == {} and Trace.from_chrome(Trace().to_chrome()).meta == {}
+
+
+def test_a_cut_callback_end_survives_the_round_trip(tmp_path):
+    t = Trace([ev(1, 0, "callback_start", "pool-1", 1, name="ReadCallback", id=2),
+               ev(2, 5, "callback_end", "pool-1", 1, name="ReadCallback", id=2, cut=True)])
+    (x,) = [e for e in chrome(t) if e["ph"] == "X"]
+    assert x["args"]["end"]["cut"] is True and x["dur"] == 5
+    t.save(tmp_path / "t.json")
+    assert Trace.load(tmp_path / "t.json").events == t.events
 
 
 def test_conveniences(trace):

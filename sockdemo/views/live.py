@@ -68,7 +68,8 @@ class LiveView:
     # -- called from other threads ---------------------------------------------
 
     def _on_event(self, event) -> None:
-        # The tracer delivers under its lock: no race on the count.
+        # Called on the server's own threads, outside every lock: an increment lost
+        # to a race only makes a redraw wait for the next event.
         if self.first_t is None:
             self.first_t = event.t
         self.events += 1

@@ -1,8 +1,9 @@
 """The two pictures of the lab: who ran each callback, and how the bytes arrived.
 
-Mirrors nothing in .NET; it draws what the page "Using an Asynchronous Server
-Socket" only tells. Both pictures read a trace (a ``Trace`` or a list of
-``Event``), so a run on real sockets and a simulated run look the same.
+Mirrors what a profiler's timeline shows, for what the page "Using an
+Asynchronous Server Socket" only tells. Both pictures read a trace (a
+``Trace`` or a list of ``Event``), so a run on real sockets and a simulated
+run look the same.
 
 * ``plot_lanes``: one row per thread (``main``, ``engine``, ``pool-1`` ...).
   Each callback run is a bar on the pool thread that ran it, coloured by its
@@ -11,7 +12,8 @@ Socket" only tells. Both pictures read a trace (a ``Trace`` or a list of
   blocked in ``allDone.WaitOne()`` (hatched), that the engine only completes
   operations (ticks) and never runs a callback, and how long each completed
   operation sat in the pool's queue before a worker took it (the thin line
-  ending where the bar starts).
+  ending where the bar starts). A run that never returned (the run stopped
+  inside it, or it was still running where the trace ends) ends in a ``>``.
 * ``plot_chunks``: one row per connection, the client's ``send`` pieces above
   and the server's receives below on one time axis, each marker sized by its
   bytes: TCP is a byte stream, so the two rows rarely match (pieces coalesce
@@ -21,38 +23,46 @@ Socket" only tells. Both pictures read a trace (a ``Trace`` or a list of
 * ``save_demo_figure``: both pictures (and the summary for big runs) in one
   PNG, for ``python -m sockdemo demo --png`` and the README.
 
-Every function takes ``(trace, ax=None)`` and returns what it drew on; the
-main artists carry a gid (``callbacks``, ``waits``, ``queued``, ``completions``;
-``client_send``, ``chunk``, ``accept`` ...) so lessons and tests can find them,
-and ``lane_model`` gives what the lanes show as plain data. Colours
-are the Okabe-Ito palette (safe for colour-blind readers). Many events are
-drawn as a few collections, never one artist per event, so a 10,000-event
-trace draws in about a second; labels are capped.
+Each picture is a pure model first (``lane_model``, ``chunk_model``: plain
+data saying what is drawn where, no matplotlib), then a few small drawing
+functions. Every plot function takes ``(trace, ax=None)`` and returns what it
+drew on; the main artists carry a gid (``callbacks``, ``cut``, ``waits``,
+``queued``, ``completions``; ``client_send``, ``chunk``, ``accept`` ...) so
+lessons and tests can find them. Colours are the Okabe-Ito palette (safe for
+colour-blind readers). Many events are drawn as a few collections, never one
+artist per event, so a 10,000-event trace draws in about a second; labels are
+capped.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Optional
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple, Optional
 
-from ..trace.lanes import lane_order
 from ..trace import kinds
+from ..trace.callbacks import pair_callbacks
+from ..trace.join import join_conns
+from ..trace.lanes import lane_order
 
-__all__ = ["plot_lanes", "plot_chunks", "plot_summary", "save_demo_figure",
+__all__ = ["plot_lanes", "plot_chunks", "plot_summary", "save_demo_figure", "demo_figure",
+           "lane_model", "chunk_model", "LaneModel", "ChunkModel",
            "OKABE_ITO", "CONN_COLOURS"]
 
 OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00",
              "reddish purple": "#CC79A7", "black": "#000000"}
 # Yellow last: it is the hardest to see on white.
-CONN_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
+CONN_COLOURS = tuple(OKABE_ITO[name] for name in ("orange", "sky blue", "bluish green", "blue",
+                                                  "vermillion", "reddish purple", "yellow"))
 NO_CONN = "#BBBBBB"
 WAIT_FACE, WAIT_EDGE = "#E8E8E8", "#8C8C8C"
 QUEUE = "#333333"
-CLIENT, SERVER = "#0072B2", "#D55E00"
-ERROR = "#D55E00"
+CLIENT, SERVER = OKABE_ITO["blue"], OKABE_ITO["vermillion"]
+ERROR = OKABE_ITO["vermillion"]
 
-COMPLETIONS = ("accept", "chunk", "eof", "sent", "connected", "op_error")
 SHORT_NAMES = {"AcceptCallback": "Accept", "ReadCallback": "Read", "SendCallback": "Send"}
+ERROR_KINDS = (kinds.ERROR, kinds.OP_ERROR, kinds.HOOK_ERROR)
 
 MAX_LABELS = 150        # text artists are the slow part of a big figure
 MAX_BYTE_LABELS = 400   # plot_chunks: the byte counts are the point, so allow more
@@ -69,9 +79,138 @@ def _ms(t: int) -> float:
     return t / 1000.0
 
 
+def _span(events) -> tuple[int, int]:
+    return (min(e.t for e in events), max(e.t for e in events)) if events else (0, 1)
+
+
 def conn_colour(conn: Optional[int]) -> str:
     return NO_CONN if conn is None else CONN_COLOURS[(conn - 1) % len(CONN_COLOURS)]
 
+
+# -- the lane model ----------------------------------------------------------------
+
+class Run(NamedTuple):
+    """A callback run on a thread, from its start to its end (µs)."""
+    thread: str
+    t0: int
+    t1: int
+    name: str
+    conn: Optional[int]
+    depth: int           # callbacks of its thread it ran inside (inline completion)
+
+
+class Wait(NamedTuple):
+    thread: str
+    t0: int
+    t1: int
+    event: str           # the ManualResetEvent waited on
+
+
+class Queued(NamedTuple):
+    """A completed operation waiting in the pool's queue for a worker."""
+    thread: str          # the worker that took it
+    t0: int              # completed
+    t1: int              # its callback started
+    conn: Optional[int]
+
+
+class Completion(NamedTuple):
+    thread: str
+    t: int
+    kind: str
+    conn: Optional[int]
+
+
+class Problem(NamedTuple):
+    thread: str
+    t: int
+    text: str
+
+
+@dataclass(frozen=True)
+class LaneModel:
+    """What ``plot_lanes`` draws, as plain data: each list holds only its lanes' items.
+
+    ``model["runs"]`` reads ``model.runs``, as the lessons index it."""
+    lanes: tuple                 # thread names, top to bottom
+    runs: tuple                  # Run per callback run, in start order
+    cut: tuple                   # the Runs that never returned: they end where the run
+                                 # stopped (a ``cut`` end) or where the trace ends
+    waits: tuple                 # Wait per wait_one, an unended one to the trace's end
+    queued: tuple                # Queued per completion a callback took from the queue
+    completions: tuple           # Completion per operation the runtime completed
+    errors: tuple                # Problem per error, failed operation or broken hook
+    span: tuple                  # (first t, last t) of the trace
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+
+def lane_names(trace) -> list[str]:
+    """The threads ``plot_lanes`` shows, top to bottom: every thread but the clients'."""
+    return lane_order(ev.thread for ev in _events(trace) if not kinds.is_client(ev.kind))
+
+
+def _waits(events, lanes: set, t_end: int) -> list:
+    opened: dict[tuple, int] = {}
+    waits = []
+    for ev in events:
+        if ev.thread not in lanes:
+            continue
+        if ev.kind == kinds.WAIT:
+            opened[(ev.thread, ev.info.get("event"))] = ev.t
+        elif ev.kind == kinds.WAKE:
+            t0 = opened.pop((ev.thread, ev.info.get("event")), None)
+            if t0 is not None:
+                waits.append(Wait(ev.thread, t0, ev.t, ev.info.get("event")))
+    return waits + [Wait(thread, t0, t_end, name) for (thread, name), t0 in opened.items()]
+
+
+def lane_model(trace) -> LaneModel:
+    """What ``plot_lanes`` draws (also handy in lessons and tests)."""
+    events = _events(trace)
+    lanes = lane_names(events)
+    shown = set(lanes)
+    span = _span(events)
+    completed = {ev.info["id"]: ev for ev in events
+                 if ev.kind in kinds.COMPLETIONS and ev.info.get("id") is not None}
+    runs, cut, queued = [], [], []
+    for cb in pair_callbacks(events):
+        if cb.thread not in shown:
+            continue
+        done = completed.get(cb.id)
+        # An accept's callback starts before it knows its socket: the accept's conn.
+        conn = cb.start.conn if cb.start.conn is not None else (done.conn if done else None)
+        run = Run(cb.thread, cb.start.t, cb.end.t if cb.end else span[1], cb.name, conn, cb.depth)
+        runs.append(run)
+        if cb.end is None or cb.cut:
+            cut.append(run)
+        if done is not None and done.t <= run.t0:
+            queued.append(Queued(run.thread, done.t, run.t0, conn))
+    return LaneModel(
+        lanes=tuple(lanes), runs=tuple(runs), cut=tuple(cut),
+        waits=tuple(_waits(events, shown, span[1])), queued=tuple(queued),
+        completions=tuple(Completion(ev.thread, ev.t, ev.kind, ev.conn) for ev in events
+                          if ev.kind in kinds.COMPLETIONS and ev.thread in shown),
+        errors=tuple(Problem(ev.thread, ev.t, str(ev.info.get("error", ev.kind))) for ev in events
+                     if ev.kind in ERROR_KINDS and ev.thread in shown),
+        span=span)
+
+
+def _clip(m: LaneModel, since: int) -> LaneModel:
+    """The lane model from ``since`` (µs) on: older spans dropped, straddling ones cut."""
+    def spans(items):
+        return tuple(type(x)(x[0], max(x[1], since), *x[2:]) for x in items if x[2] >= since)
+
+    def points(items):
+        return tuple(x for x in items if x.t >= since)
+    return dataclasses.replace(
+        m, runs=spans(m.runs), cut=spans(m.cut), waits=spans(m.waits), queued=spans(m.queued),
+        completions=points(m.completions), errors=points(m.errors),
+        span=(max(m.span[0], since), max(m.span[1], since)))
+
+
+# -- drawing helpers -----------------------------------------------------------------
 
 def _new_axes(ax, size):
     if ax is not None:
@@ -79,10 +218,6 @@ def _new_axes(ax, size):
     import matplotlib.pyplot as plt  # only here, so Figure-based callers never touch pyplot
     _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
-
-
-def _span(events) -> tuple[int, int]:
-    return (min(e.t for e in events), max(e.t for e in events)) if events else (0, 1)
 
 
 def _set_time_axis(ax, t0: int, t1: int) -> None:
@@ -96,8 +231,7 @@ def _set_time_axis(ax, t0: int, t1: int) -> None:
 
 def _label_room(ax, span_ms: float) -> float:
     """Points per millisecond along the x axis (approximate: before layout)."""
-    fig = ax.figure
-    return ax.get_position().width * fig.get_figwidth() * 72 / max(span_ms, 1e-9)
+    return ax.get_position().width * ax.figure.get_figwidth() * 72 / max(span_ms, 1e-9)
 
 
 def _text_pts(text: str) -> float:
@@ -108,6 +242,17 @@ def _rects(spans: Iterable[tuple[float, float, float, float]]) -> list:
     """(x0, x1, y_centre, height) -> polygon vertices for a PolyCollection."""
     return [[(x0, y - h / 2), (x0, y + h / 2), (x1, y + h / 2), (x1, y - h / 2)]
             for x0, x1, y, h in spans]
+
+
+def _legend(ax, handles) -> None:
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT,
+              frameon=False, borderaxespad=0)
+
+
+def _marker_handle(colour, marker, label, edge="black", width=0.5, size=8, line=False):
+    from matplotlib.lines import Line2D
+    return Line2D([], [], color=colour, marker=marker, linestyle="-" if line else "none",
+                  markersize=size, markeredgewidth=width, markeredgecolor=edge, label=label)
 
 
 def _conn_legend(conns: list[int]) -> list:
@@ -124,81 +269,118 @@ def _conn_legend(conns: list[int]) -> list:
     return out
 
 
-# -- lanes -----------------------------------------------------------------------
-
-def lane_names(trace) -> list[str]:
-    """The threads ``plot_lanes`` shows, top to bottom: every thread but the clients'."""
-    return lane_order(ev.thread for ev in _events(trace) if not ev.kind.startswith("client_"))
-
-
-def lane_model(trace) -> dict:
-    """What ``plot_lanes`` draws, as plain data (also handy in tests and the stepper).
-
-    ``lanes``: thread names top to bottom; ``runs``: (thread, t0, t1, name, conn,
-    depth) per callback run, cut-off runs end at the last event; ``waits``:
-    (thread, t0, t1, event); ``queued``: (thread, t_completed, t_started, conn);
-    ``completions``: (thread, t, kind, conn); ``errors``: (thread, t, text).
-    """
-    events = _events(trace)
-    t_end = _span(events)[1]
-    completed: dict[Any, tuple] = {}
-    for ev in events:
-        if ev.kind in COMPLETIONS and ev.info.get("id") is not None:
-            completed[ev.info["id"]] = (ev.t, ev.conn)
-
-    def conn_of(start) -> Optional[int]:
-        if start.conn is not None:
-            return start.conn
-        return completed.get(start.info.get("id"), (None, None))[1]
-
-    runs, waits = [], []
-    stacks: dict[str, list] = defaultdict(list)
-    open_waits: dict[tuple, int] = {}
-    completions, errors = [], []
-    for ev in events:
-        k = ev.kind
-        if k == "callback_start":
-            stacks[ev.thread].append(ev)
-        elif k == "callback_end":
-            stack = stacks[ev.thread]
-            for depth in range(len(stack) - 1, -1, -1):  # innermost first (inline recursion)
-                if stack[depth].info.get("id") == ev.info.get("id"):
-                    start = stack.pop(depth)
-                    runs.append((ev.thread, start.t, ev.t, start.info.get("name", "callback"),
-                                 conn_of(start), depth, start.info.get("id")))
-                    break
-        elif k == "wait":
-            open_waits[(ev.thread, ev.info.get("event"))] = ev.t
-        elif k == "wake":
-            t0 = open_waits.pop((ev.thread, ev.info.get("event")), None)
-            if t0 is not None:
-                waits.append((ev.thread, t0, ev.t, ev.info.get("event")))
-        if k in COMPLETIONS:
-            completions.append((ev.thread, ev.t, k, ev.conn))
-        if k in ("error", "op_error", "hook_error"):
-            errors.append((ev.thread, ev.t, str(ev.info.get("error", k))))
-    for thread, stack in stacks.items():  # trace cut while these were running
-        for depth, start in enumerate(stack):
-            runs.append((thread, start.t, t_end, start.info.get("name", "callback"),
-                         conn_of(start), depth, start.info.get("id")))
-    for (thread, name), t0 in open_waits.items():
-        waits.append((thread, t0, t_end, name))
-    queued = [(thread, completed[fid][0], t0, conn)
-              for thread, t0, _, _, conn, _, fid in runs
-              if fid in completed and completed[fid][0] <= t0]
-    return {"lanes": lane_names(events), "runs": [r[:6] for r in runs], "waits": waits, "queued": queued,
-            "completions": completions, "errors": errors, "span": _span(events)}
+def _rows(ax, names: list, label: str, every: int = 1) -> None:
+    ax.set_ylim(len(names) - 0.5 if names else 0.5, -0.5)
+    ax.set_yticks(range(0, len(names), every), names[::every], fontsize=FONT + 1)
+    ax.set_ylabel(label, fontsize=FONT + 1)
 
 
-def _clip(m: dict, since: int) -> dict:
-    """The lane model from ``since`` (µs) on: older runs dropped, straddling ones cut."""
-    def spans(items):
-        return [(th, max(a, since), b, *rest) for th, a, b, *rest in items if b >= since]
-    return {**m, "runs": spans(m["runs"]), "waits": spans(m["waits"]),
-            "queued": spans(m["queued"]),
-            "completions": [c for c in m["completions"] if c[1] >= since],
-            "errors": [e for e in m["errors"] if e[1] >= since],
-            "span": (max(m["span"][0], since), max(m["span"][1], since))}
+def _say_empty(ax, what: str) -> None:
+    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", color="#777777")
+
+
+# -- drawing the lanes -----------------------------------------------------------------
+
+class _LaneGeometry(NamedTuple):
+    row: dict            # thread -> y
+    span_ms: float
+    min_w: float         # the narrowest bar, in ms
+
+    def box(self, thread, t0, t1, height):
+        """(x0, x1, y, height) of a span, at least min_w wide."""
+        return (_ms(t0), max(_ms(t1), _ms(t0) + self.min_w), self.row[thread], height)
+
+
+def _hatch(n: int) -> Optional[str]:
+    # Hatching is drawn path by path: costly, and a blur when there are hundreds.
+    return "///" if n <= 100 else None
+
+
+def _draw_waits(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+    boxes = [g.box(w.thread, w.t0, w.t1, 0.5) for w in m.waits]
+    if not boxes:
+        return []
+    ax.add_collection(PolyCollection(_rects(boxes), facecolors=WAIT_FACE, edgecolors=WAIT_EDGE,
+                                     linewidths=0.6, zorder=1, hatch=_hatch(len(boxes)),
+                                     gid="waits"))
+    _label_boxes(ax, [f"WaitOne({w.event})" for w in m.waits], boxes, _label_room(ax, g.span_ms),
+                 color="#444444", bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8))
+    return [Patch(facecolor=WAIT_FACE, edgecolor=WAIT_EDGE, hatch=_hatch(len(boxes)),
+                  label="blocked in WaitOne")]
+
+
+def _draw_queued(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    from matplotlib.collections import LineCollection
+    lines = [[(_ms(q.t0), g.row[q.thread] + 0.36), (_ms(q.t1), g.row[q.thread] + 0.36)]
+             for q in m.queued]
+    if not lines:
+        return []
+    ax.add_collection(LineCollection(lines, colors=QUEUE, linewidths=1.2, zorder=2, gid="queued"))
+    ax.scatter([a[0] for a, _ in lines], [a[1] for a, _ in lines], s=6, c=QUEUE, marker="o",
+               linewidths=0, zorder=2)
+    return [_marker_handle(QUEUE, "o", "waiting in the pool's queue", edge=QUEUE, size=2, line=True)]
+
+
+def _draw_runs(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+    boxes = [g.box(r.thread, r.t0, r.t1, 0.56 * 0.7 ** r.depth) for r in m.runs]
+    if boxes:
+        faces = [conn_colour(r.conn) for r in m.runs]
+        # A black outline would swallow the colour of a sliver: outline only wide bars.
+        edges = [("black" if x1 - x0 > g.span_ms / 300 else face)
+                 for (x0, x1, _, _), face in zip(boxes, faces)]
+        ax.add_collection(PolyCollection(_rects(boxes), facecolors=faces, edgecolors=edges,
+                                         linewidths=0.4, zorder=3, gid="callbacks"))
+        outer = [(r, box) for r, box in zip(m.runs, boxes) if r.depth == 0]
+        _label_boxes(ax, [(r.name, SHORT_NAMES.get(r.name)) for r, _ in outer],
+                     [box for _, box in outer], _label_room(ax, g.span_ms))
+    conns = sorted({r.conn for r in m.runs if r.conn is not None})
+    handles = [Patch(facecolor="white", edgecolor="black", linewidth=0.4,
+                     label="callback run (colour = connection)")] + _conn_legend(conns)
+    if any(r.conn is None for r in m.runs):
+        handles.append(Patch(color=NO_CONN, label="no connection"))
+    if m.cut:
+        ax.scatter([_ms(r.t1) for r in m.cut], [g.row[r.thread] for r in m.cut], marker=">",
+                   s=40, c="black", zorder=4, gid="cut")
+        handles.append(_marker_handle("black", ">", "did not return (cut, or still running)",
+                                      size=6))
+    return handles
+
+
+def _draw_completions(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    if not m.completions:
+        return []
+    ax.scatter([_ms(c.t) for c in m.completions], [g.row[c.thread] for c in m.completions],
+               c=[conn_colour(c.conn) for c in m.completions], marker="|", s=120,
+               linewidths=1.6, zorder=4, gid="completions")
+    return [_marker_handle("#555555", "|", "operation completed\n(accept / receive / send)",
+                           edge="#555555", width=1.6, size=10)]
+
+
+def _draw_errors(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    if not m.errors:
+        return []
+    ax.scatter([_ms(e.t) for e in m.errors], [g.row[e.thread] for e in m.errors], c=ERROR,
+               marker="X", s=70, edgecolors="black", linewidths=0.5, zorder=5)
+    return [_marker_handle(ERROR, "X", "error")]
+
+
+def _label_boxes(ax, texts, boxes, per_ms: float, **style) -> None:
+    """Write each box's label (or its short form, for a tuple) where it fits, up to MAX_LABELS."""
+    labels = len(ax.texts)
+    for options, (x0, x1, y, _) in zip(texts, boxes):
+        if labels >= MAX_LABELS:
+            return
+        room = (x1 - x0) * per_ms
+        for text in (options if isinstance(options, tuple) else (options,)):
+            if text and room > _text_pts(text):
+                ax.text((x0 + x1) / 2, y, text, ha="center", va="center", fontsize=FONT - 1,
+                        clip_on=True, zorder=6, **style)
+                labels += 1
+                break
 
 
 def plot_lanes(trace, ax=None, *, since: Optional[int] = None):
@@ -208,112 +390,77 @@ def plot_lanes(trace, ax=None, *, since: Optional[int] = None):
     uses it so a server that idled before the clients came does not squeeze
     their callbacks into the right edge.
     """
-    from matplotlib.collections import LineCollection, PolyCollection
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     m = lane_model(trace)
     if since is not None:
         m = _clip(m, since)
-    lanes = m["lanes"]
-    ax = _new_axes(ax, (11, min(1.6 + 0.45 * max(len(lanes), 3), 8)))
-    row = {name: i for i, name in enumerate(lanes)}
-    t0, t1 = m["span"]
+    ax = _new_axes(ax, (11, min(1.6 + 0.45 * max(len(m.lanes), 3), 8)))
+    t0, t1 = m.span
     span_ms = _ms(max(t1 - t0, 1000))
-    min_w = span_ms / 1500  # a 20 µs callback in a 2 s run still shows as a sliver
-
-    waits = [(_ms(a), max(_ms(b), _ms(a) + min_w), row[th], 0.5)
-             for th, a, b, _ in m["waits"] if th in row]
-    if waits:
-        # Hatching is drawn path by path: costly, and a blur when there are hundreds.
-        ax.add_collection(PolyCollection(_rects(waits), facecolors=WAIT_FACE,
-                                         edgecolors=WAIT_EDGE, linewidths=0.6, zorder=1,
-                                         hatch="///" if len(waits) <= 100 else None,
-                                         gid="waits"))
-    queued = [[(_ms(a), row[th] + 0.36), (_ms(b), row[th] + 0.36)]
-              for th, a, b, _ in m["queued"] if th in row]
-    if queued:
-        ax.add_collection(LineCollection(queued, colors=QUEUE, linewidths=1.2, zorder=2,
-                                         gid="queued"))
-        ax.scatter([q[0][0] for q in queued], [q[0][1] for q in queued], s=6, c=QUEUE,
-                   marker="o", linewidths=0, zorder=2)
-    runs = m["runs"]
-    bars = [(_ms(a), max(_ms(b), _ms(a) + min_w), row[th], 0.56 * 0.7 ** depth)
-            for th, a, b, _, _, depth in runs]
-    if bars:
-        faces = [conn_colour(r[4]) for r in runs]
-        # A black outline would swallow the colour of a sliver: outline only wide bars.
-        edges = [("black" if x1 - x0 > span_ms / 300 else face)
-                 for (x0, x1, _, _), face in zip(bars, faces)]
-        ax.add_collection(PolyCollection(_rects(bars), facecolors=faces, edgecolors=edges,
-                                         linewidths=0.4, zorder=3, gid="callbacks"))
-    ticks = [(th, t, c) for th, t, _, c in m["completions"] if th in row]
-    if ticks:
-        ax.scatter([_ms(t) for _, t, _ in ticks], [row[th] for th, _, _ in ticks],
-                   c=[conn_colour(c) for _, _, c in ticks], marker="|", s=120,
-                   linewidths=1.6, zorder=4, gid="completions")
-    if m["errors"]:
-        ax.scatter([_ms(t) for _, t, _ in m["errors"]], [row[th] for th, _, _ in m["errors"]],
-                   c=ERROR, marker="X", s=70, edgecolors="black", linewidths=0.5, zorder=5)
-
-    labels = 0
-    per_ms = _label_room(ax, span_ms)
-    shortest = _text_pts("Read")
-    for (th, a, b, name, _, depth), (x0, x1, y, _) in zip(runs, bars):
-        room = (x1 - x0) * per_ms
-        if labels >= MAX_LABELS:
-            break
-        if depth or room < shortest:
-            continue
-        for text in (name, SHORT_NAMES.get(name)):
-            if text and room > _text_pts(text):
-                ax.text((x0 + x1) / 2, y, text, ha="center", va="center", fontsize=FONT - 1,
-                        clip_on=True, zorder=6)
-                labels += 1
-                break
-    for (th, a, b, name), (x0, x1, y, _) in zip(m["waits"], waits):
-        text = f"WaitOne({name})"
-        if labels < MAX_LABELS and (x1 - x0) * per_ms > _text_pts(text):
-            ax.text((x0 + x1) / 2, y, text, ha="center", va="center", fontsize=FONT - 1,
-                    color="#444444", clip_on=True, zorder=6,
-                    bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8))
-            labels += 1
-
-    ax.set_ylim(len(lanes) - 0.5 if lanes else 0.5, -0.5)
-    ax.set_yticks(range(len(lanes)), lanes, fontsize=FONT + 1)
-    ax.set_ylabel("thread", fontsize=FONT + 1)
+    # a 20 µs callback in a 2 s run still shows as a sliver
+    g = _LaneGeometry({name: i for i, name in enumerate(m.lanes)}, span_ms, span_ms / 1500)
+    # The runs first: their labels have the first claim on the label budget.
+    handles = []
+    for draw in (_draw_runs, _draw_waits, _draw_completions, _draw_queued, _draw_errors):
+        handles += draw(ax, m, g)
+    _rows(ax, list(m.lanes), "thread")
     _set_time_axis(ax, t0, t1)
-    pool = {r[0] for r in runs}
-    ax.set_title(f"Who ran each callback: {len(runs)} callbacks on {len(pool)} "
+    pool = {r.thread for r in m.runs}
+    ax.set_title(f"Who ran each callback: {len(m.runs)} callbacks on {len(pool)} "
                  f"thread{'s' if len(pool) != 1 else ''}", fontsize=FONT + 3, loc="left")
-
-    conns = sorted({r[4] for r in runs if r[4] is not None})
-    handles = [Patch(facecolor="white", edgecolor="black", linewidth=0.4,
-                     label="callback run (colour = connection)")] + _conn_legend(conns)
-    if any(r[4] is None for r in runs):
-        handles.append(Patch(color=NO_CONN, label="no connection"))
-    if waits:
-        handles.append(Patch(facecolor=WAIT_FACE, edgecolor=WAIT_EDGE,
-                             hatch="///" if len(waits) <= 100 else None,
-                             label="blocked in WaitOne"))
-    if ticks:
-        handles.append(Line2D([], [], color="#555555", marker="|", linestyle="none",
-                              markersize=10, markeredgewidth=1.6,
-                              label="operation completed\n(accept / receive / send)"))
-    if queued:
-        handles.append(Line2D([], [], color=QUEUE, linewidth=1.2, marker="o", markersize=2,
-                              label="waiting in the pool's queue"))
-    if m["errors"]:
-        handles.append(Line2D([], [], color=ERROR, marker="X", linestyle="none",
-                              markeredgecolor="black", label="error"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              fontsize=FONT, frameon=False, borderaxespad=0)
-    if not lanes:
-        ax.text(0.5, 0.5, "no events yet", transform=ax.transAxes, ha="center", color="#777777")
+    _legend(ax, handles)
+    if not m.lanes:
+        _say_empty(ax, "no events yet")
     return ax
 
 
-# -- chunks ----------------------------------------------------------------------
+# -- the chunk model -----------------------------------------------------------------
+
+class Piece(NamedTuple):
+    conn: int
+    t: int
+    nbytes: int
+
+
+class Mark(NamedTuple):
+    kind: str
+    conn: int
+    t: int
+
+
+class Life(NamedTuple):
+    conn: int
+    t0: int
+    t1: int
+
+
+@dataclass(frozen=True)
+class ChunkModel:
+    """What ``plot_chunks`` draws, as plain data; client steps are joined to their
+    connection through its accept (``trace.join``)."""
+    conns: tuple                 # the rows, top to bottom (at most MAX_CHUNK_ROWS, sampled)
+    total: int                   # connections in the trace
+    sends: tuple                 # Piece per client send() piece (the upper dots)
+    receives: tuple              # Piece per receive that returned bytes (the lower squares)
+    marks: tuple                 # Mark per accept, end of stream, message, close and error
+    client_life: tuple           # Life: a client from its first piece to its last
+    conn_life: tuple             # Life: a connection from accept to close (or the trace's end)
+    span: tuple                  # (first t, last t) of the trace
+
+
+# kind -> (marker, colour, size, legend); where on its row: see _mark_dy
+_MARKS = {
+    kinds.ACCEPT: (">", OKABE_ITO["bluish green"], 45, "accepted (dashes: connection open)"),
+    kinds.EOF: ("|", "black", 110, "end of stream (receive got 0 bytes)"),
+    kinds.MESSAGE: ("*", OKABE_ITO["reddish purple"], 140, "message printed"),
+    kinds.CLOSE: ("x", "black", 45, "server closed the socket"),
+    kinds.OP_ERROR: ("X", ERROR, 70, "error"),
+    kinds.ERROR: ("X", ERROR, 70, "error"),
+    kinds.CLIENT_RESET: ("X", ERROR, 70, "error"),
+    kinds.CLIENT_ERROR: ("X", ERROR, 70, "error"),
+}
+_PIECES = (kinds.CLIENT_SEND, kinds.CHUNK)
+CLIENT_DY, SERVER_DY = -0.2, 0.2  # the y axis points down: client above server
+
 
 def _sample(conns: list[int], limit: int) -> list[int]:
     if len(conns) <= limit:
@@ -322,118 +469,120 @@ def _sample(conns: list[int], limit: int) -> list[int]:
     return sorted({conns[round(i * step)] for i in range(limit)})
 
 
+def chunk_model(trace) -> ChunkModel:
+    """What ``plot_chunks`` draws (also handy in lessons and tests)."""
+    events = _events(trace)
+    span = _span(events)
+    shown = [(ev, conn) for ev, conn in zip(events, join_conns(events))
+             if conn is not None and (ev.kind in _PIECES or ev.kind in _MARKS)]
+    every = sorted({conn for _, conn in shown})
+    conns = _sample(every, MAX_CHUNK_ROWS)
+    rows = set(conns)
+    mine = [(ev, conn) for ev, conn in shown if conn in rows]
+    sends = [Piece(conn, ev.t, ev.nbytes or 0) for ev, conn in mine if ev.kind == kinds.CLIENT_SEND]
+    first_send, last_send, accepted, closed = {}, {}, {}, {}
+    for p in sends:
+        first_send.setdefault(p.conn, p.t)
+        last_send[p.conn] = p.t
+    for ev, conn in mine:
+        if ev.kind == kinds.ACCEPT:
+            accepted.setdefault(conn, ev.t)
+        elif ev.kind == kinds.CLOSE:
+            closed[conn] = ev.t
+    return ChunkModel(
+        conns=tuple(conns), total=len(every), sends=tuple(sends),
+        receives=tuple(Piece(conn, ev.t, ev.nbytes or 0) for ev, conn in mine
+                       if ev.kind == kinds.CHUNK),
+        marks=tuple(Mark(ev.kind, conn, ev.t) for ev, conn in mine if ev.kind in _MARKS),
+        client_life=tuple(Life(c, t, last_send[c]) for c, t in first_send.items()),
+        conn_life=tuple(Life(c, t, closed.get(c, span[1])) for c, t in accepted.items()),
+        span=span)
+
+
+# -- drawing the chunks -----------------------------------------------------------------
+
+def _mark_dy(kind: str) -> float:
+    """Accept and close sit on the connection's line; the client's marks above it."""
+    if kind in (kinds.ACCEPT, kinds.CLOSE):
+        return 0.0
+    return CLIENT_DY if kinds.is_client(kind) else SERVER_DY
+
+
+def _draw_lives(ax, m: ChunkModel, row: dict) -> None:
+    from matplotlib.collections import LineCollection
+    if m.client_life:
+        ax.add_collection(LineCollection(
+            [[(_ms(a), row[c] + CLIENT_DY), (_ms(b), row[c] + CLIENT_DY)] for c, a, b in m.client_life],
+            colors="#9CC3E0", linewidths=1.0, zorder=1))
+    if m.conn_life:
+        ax.add_collection(LineCollection(
+            [[(_ms(a), row[c]), (_ms(b), row[c])] for c, a, b in m.conn_life],
+            colors="#BBBBBB", linewidths=1.0, linestyles=(0, (3, 2)), zorder=1))
+
+
+def _draw_pieces(ax, m: ChunkModel, row: dict, size) -> list:
+    for pieces, dy, colour, marker, gid in ((m.sends, CLIENT_DY, CLIENT, "o", kinds.CLIENT_SEND),
+                                            (m.receives, SERVER_DY, SERVER, "s", kinds.CHUNK)):
+        if pieces:
+            ax.scatter([_ms(p.t) for p in pieces], [row[p.conn] + dy for p in pieces],
+                       s=[size(p.nbytes) for p in pieces], c=colour, marker=marker, alpha=0.85,
+                       edgecolors="white", linewidths=0.5, zorder=3, gid=gid)
+    return [_marker_handle(CLIENT, "o", "client send() piece (upper dot)", edge=CLIENT, size=7),
+            _marker_handle(SERVER, "s", "server receive (lower square)", edge=SERVER, size=7)]
+
+
+def _draw_marks(ax, m: ChunkModel, row: dict) -> list:
+    handles, legends = [], set()
+    for kind, (marker, colour, s, legend) in _MARKS.items():
+        marks = [k for k in m.marks if k.kind == kind]
+        if not marks:
+            continue
+        stroke = marker in "|x"   # a line marker: no edge of its own
+        ax.scatter([_ms(k.t) for k in marks], [row[k.conn] + _mark_dy(kind) for k in marks],
+                   s=s, c=colour, marker=marker, linewidths=1.4 if stroke else 0.5,
+                   edgecolors=None if stroke else "black", zorder=4, gid=kind)
+        if legend not in legends:
+            legends.add(legend)
+            handles.append(_marker_handle(colour, marker, legend, edge=colour if stroke else "black",
+                                          width=1.4 if stroke else 0.5))
+    return handles
+
+
+def _draw_byte_labels(ax, m: ChunkModel, row: dict) -> list:
+    from matplotlib.lines import Line2D
+    for pieces, dy, va in ((m.sends, CLIENT_DY - 0.13, "bottom"),
+                           (m.receives, SERVER_DY + 0.13, "top")):
+        for p in pieces:
+            ax.text(_ms(p.t), row[p.conn] + dy, str(p.nbytes), ha="center", va=va,
+                    fontsize=FONT - 2, color="#333333", zorder=5, clip_on=True)
+    return [Line2D([], [], linestyle="none", label="numbers: bytes")]
+
+
 def plot_chunks(trace, ax=None):
     """Client pieces above, server receives below, one row per connection."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.lines import Line2D
-
-    events = _events(trace)
-    shown = (kinds.CLIENT_SEND, kinds.CHUNK, kinds.ACCEPT, kinds.EOF, kinds.MESSAGE, kinds.CLOSE,
-             kinds.OP_ERROR, kinds.ERROR, kinds.CLIENT_RESET, kinds.CLIENT_ERROR)
-    mine = [e for e in events if e.conn is not None and e.kind in shown]
-    all_conns = sorted({e.conn for e in mine})
-    conns = _sample(all_conns, MAX_CHUNK_ROWS)
-    row = {c: i for i, c in enumerate(conns)}
-    ax = _new_axes(ax, (11, min(1.8 + 0.42 * max(len(conns), 3), 9)))
-    t0, t1 = _span(events)
-    CLIENT_DY, SERVER_DY = -0.2, 0.2  # the y axis points down: client above server
-
-    sends = [e for e in mine if e.kind == kinds.CLIENT_SEND and e.conn in row]
-    chunks = [e for e in mine if e.kind == kinds.CHUNK and e.conn in row]
-    biggest = max([e.nbytes or 0 for e in sends + chunks] + [1])
-
+    m = chunk_model(trace)
+    ax = _new_axes(ax, (11, min(1.8 + 0.42 * max(len(m.conns), 3), 9)))
+    row = {c: i for i, c in enumerate(m.conns)}
     # Marker area grows with the bytes, its biggest diameter with the row's height.
-    fig = ax.figure
-    row_pts = ax.get_position().height * fig.get_figheight() * 72 / max(len(conns), 1)
+    row_pts = ax.get_position().height * ax.figure.get_figheight() * 72 / max(len(m.conns), 1)
     big = min(15.0, 0.34 * row_pts)
+    biggest = max([p.nbytes for p in m.sends + m.receives] + [1])
 
-    def size(e):
-        return (0.3 * big) ** 2 + (big ** 2 - (0.3 * big) ** 2) * (e.nbytes or 0) / biggest
+    def size(nbytes):
+        return (0.3 * big) ** 2 + (big ** 2 - (0.3 * big) ** 2) * nbytes / biggest
 
-    # Lifetimes: the client from its first to its last piece (on its row); the
-    # connection from accept to close on the middle line, where accept and close sit.
-    first_send, last_send, accepted, closed = {}, {}, {}, {}
-    for e in mine:
-        if e.conn not in row:
-            continue
-        if e.kind == kinds.CLIENT_SEND:
-            first_send.setdefault(e.conn, e.t)
-            last_send[e.conn] = e.t
-        elif e.kind == kinds.ACCEPT:
-            accepted.setdefault(e.conn, e.t)
-        elif e.kind == kinds.CLOSE:
-            closed[e.conn] = e.t
-    client_life = [[(_ms(first_send[c]), row[c] + CLIENT_DY), (_ms(last_send[c]), row[c] + CLIENT_DY)]
-                   for c in first_send]
-    if client_life:
-        ax.add_collection(LineCollection(client_life, colors="#9CC3E0", linewidths=1.0, zorder=1))
-    conn_life = [[(_ms(accepted[c]), row[c]), (_ms(closed.get(c, t1)), row[c])] for c in accepted]
-    if conn_life:
-        ax.add_collection(LineCollection(conn_life, colors="#BBBBBB", linewidths=1.0,
-                                         linestyles=(0, (3, 2)), zorder=1))
-
-    if sends:
-        ax.scatter([_ms(e.t) for e in sends], [row[e.conn] + CLIENT_DY for e in sends],
-                   s=[size(e) for e in sends], c=CLIENT, marker="o", alpha=0.85,
-                   edgecolors="white", linewidths=0.5, zorder=3, gid="client_send")
-    if chunks:
-        ax.scatter([_ms(e.t) for e in chunks], [row[e.conn] + SERVER_DY for e in chunks],
-                   s=[size(e) for e in chunks], c=SERVER, marker="s", alpha=0.85,
-                   edgecolors="white", linewidths=0.5, zorder=3, gid="chunk")
-    markers = {  # kind: (marker, colour, size, legend)
-        "accept": (">", "#009E73", 45, "accepted (dashes: connection open)"),
-        "eof": ("|", "black", 110, "end of stream (receive got 0 bytes)"),
-        "message": ("*", "#CC79A7", 140, "message printed"),
-        "close": ("x", "black", 45, "server closed the socket"),
-        "op_error": ("X", ERROR, 70, "error"),
-        "error": ("X", ERROR, 70, "error"),
-        "client_reset": ("X", ERROR, 70, "error"),
-        "client_error": ("X", ERROR, 70, "error"),
-    }
-    handles = [
-        Line2D([], [], color=CLIENT, marker="o", linestyle="none", markersize=7,
-               label="client send() piece (upper dot)"),
-        Line2D([], [], color=SERVER, marker="s", linestyle="none", markersize=7,
-               label="server receive (lower square)"),
-    ]
-    seen = set()
-    for kind, (marker, colour, s, legend) in markers.items():
-        evs = [e for e in mine if e.kind == kind and e.conn in row]
-        if not evs:
-            continue
-        dy = {"accept": 0.0, "close": 0.0}.get(kind, CLIENT_DY if kind.startswith("client_")
-                                                 else SERVER_DY)
-        ax.scatter([_ms(e.t) for e in evs], [row[e.conn] + dy for e in evs], s=s, c=colour,
-                   marker=marker, linewidths=1.4 if marker in "|x" else 0.5,
-                   edgecolors=None if marker in "|x" else "black", zorder=4, gid=kind)
-        if legend not in seen:
-            seen.add(legend)
-            handles.append(Line2D([], [], color=colour, marker=marker, linestyle="none",
-                                  markersize=8, markeredgewidth=1.4 if marker in "|x" else 0.5,
-                                  markeredgecolor=colour if marker in "|x" else "black",
-                                  label=legend))
-    if len(sends) + len(chunks) <= MAX_BYTE_LABELS and row_pts >= 26:
-        for e, dy, va in [(e, CLIENT_DY - 0.13, "bottom") for e in sends] + \
-                         [(e, SERVER_DY + 0.13, "top") for e in chunks]:
-            ax.text(_ms(e.t), row[e.conn] + dy, str(e.nbytes), ha="center", va=va,
-                    fontsize=FONT - 2, color="#333333", zorder=5, clip_on=True)
-        handles.append(Line2D([], [], linestyle="none", label="numbers: bytes"))
-
-    ax.set_ylim(len(conns) - 0.5 if conns else 0.5, -0.5)
-    every = max(1, len(conns) // 30)
-    ax.set_yticks(range(0, len(conns), every), [f"conn {c}" for c in conns[::every]],
-                  fontsize=FONT + 1)
-    ax.set_ylabel("connection", fontsize=FONT + 1)
-    _set_time_axis(ax, t0, t1)
-    note = f" (showing {len(conns)} of {len(all_conns)} connections)" \
-        if len(conns) < len(all_conns) else ""
-    ax.set_title(f"How the bytes arrived: {len(sends)} client pieces, {len(chunks)} server "
+    _draw_lives(ax, m, row)
+    handles = _draw_pieces(ax, m, row, size) + _draw_marks(ax, m, row)
+    if len(m.sends) + len(m.receives) <= MAX_BYTE_LABELS and row_pts >= 26:
+        handles += _draw_byte_labels(ax, m, row)
+    _rows(ax, [f"conn {c}" for c in m.conns], "connection", every=max(1, len(m.conns) // 30))
+    _set_time_axis(ax, *m.span)
+    note = f" (showing {len(m.conns)} of {m.total} connections)" if len(m.conns) < m.total else ""
+    ax.set_title(f"How the bytes arrived: {len(m.sends)} client pieces, {len(m.receives)} server "
                  f"receives{note}", fontsize=FONT + 3, loc="left")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT,
-              frameon=False, borderaxespad=0)
-    if not conns:
-        ax.text(0.5, 0.5, "no connections yet", transform=ax.transAxes, ha="center",
-                color="#777777")
+    _legend(ax, handles)
+    if not m.conns:
+        _say_empty(ax, "no connections yet")
     return ax
 
 
@@ -444,46 +593,49 @@ def plot_summary(trace, axes=None):
     if axes is None:
         import matplotlib.pyplot as plt
         _, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
-    ax_threads, ax_bytes = axes[0], axes[1]
     events = _events(trace)
-    m = lane_model(events)
+    _plot_callbacks_per_thread(lane_model(events), axes[0])
+    _plot_bytes_per_receive([e.nbytes for e in events if e.kind == kinds.CHUNK and e.nbytes],
+                            axes[1])
+    return axes
+
+
+def _plot_callbacks_per_thread(m: LaneModel, ax) -> None:
     counts: dict[str, Counter] = defaultdict(Counter)
-    for th, _, _, name, _, _ in m["runs"]:
-        counts[th][name] += 1
-    threads = [t for t in m["lanes"] if t in counts]
+    for r in m.runs:
+        counts[r.thread][r.name] += 1
+    threads = [t for t in m.lanes if t in counts]
     names = sorted({n for c in counts.values() for n in c},
                    key=lambda n: (list(SHORT_NAMES).index(n) if n in SHORT_NAMES else 9, n))
     colours = ("#56B4E9", "#E69F00", "#009E73", "#CC79A7", "#0072B2", "#D55E00")
     left = [0] * len(threads)
     for i, name in enumerate(names):
         widths = [counts[t][name] for t in threads]
-        ax_threads.barh(range(len(threads)), widths, left=left, color=colours[i % len(colours)],
-                        label=name, height=0.6)
+        ax.barh(range(len(threads)), widths, left=left, color=colours[i % len(colours)],
+                label=name, height=0.6)
         left = [a + b for a, b in zip(left, widths)]
-    ax_threads.set_yticks(range(len(threads)), threads, fontsize=FONT)
-    ax_threads.invert_yaxis()
-    ax_threads.set_xlabel("callbacks run", fontsize=FONT + 1)
-    ax_threads.set_title(f"Callbacks per thread ({sum(left)} on {len(threads)} threads)",
-                         fontsize=FONT + 2, loc="left")
-    ax_threads.tick_params(labelsize=FONT)
+    ax.set_yticks(range(len(threads)), threads, fontsize=FONT)
+    ax.invert_yaxis()
+    ax.set_xlabel("callbacks run", fontsize=FONT + 1)
+    ax.set_title(f"Callbacks per thread ({sum(left)} on {len(threads)} threads)",
+                 fontsize=FONT + 2, loc="left")
+    ax.tick_params(labelsize=FONT)
     if names:
-        ax_threads.legend(fontsize=FONT, loc="lower right", framealpha=0.9)
+        ax.legend(fontsize=FONT, loc="lower right", framealpha=0.9)
 
-    sizes = [e.nbytes for e in events if e.kind == kinds.CHUNK and e.nbytes]
+
+def _plot_bytes_per_receive(sizes: list, ax) -> None:
     if sizes:
         lo, hi = min(sizes), max(sizes)
         # Byte counts are integers: one bar per count when the range is small.
         bins = [b - 0.5 for b in range(lo, hi + 2)] if hi - lo <= 60 else 40
-        ax_bytes.hist(sizes, bins=bins, color=SERVER, edgecolor="white", linewidth=0.5,
-                      label=f"receives (mean {sum(sizes) / len(sizes):.0f} bytes)")
-    ax_bytes.set_xlabel("bytes per receive (what end_receive returned)", fontsize=FONT + 1)
-    ax_bytes.set_ylabel("receives", fontsize=FONT + 1)
-    ax_bytes.set_title(f"Bytes per receive ({len(sizes)} receives)", fontsize=FONT + 2,
-                       loc="left")
-    ax_bytes.tick_params(labelsize=FONT)
-    if sizes:
-        ax_bytes.legend(fontsize=FONT, framealpha=0.9)
-    return axes
+        ax.hist(sizes, bins=bins, color=SERVER, edgecolor="white", linewidth=0.5,
+                label=f"receives (mean {sum(sizes) / len(sizes):.0f} bytes)")
+        ax.legend(fontsize=FONT, framealpha=0.9)
+    ax.set_xlabel("bytes per receive (what end_receive returned)", fontsize=FONT + 1)
+    ax.set_ylabel("receives", fontsize=FONT + 1)
+    ax.set_title(f"Bytes per receive ({len(sizes)} receives)", fontsize=FONT + 2, loc="left")
+    ax.tick_params(labelsize=FONT)
 
 
 # -- one PNG ---------------------------------------------------------------------

@@ -12,6 +12,11 @@ put into HTML. Give it a ``Trace`` (real or simulated: they step alike), a
 ``.step()``): stepping past the recorded end of a simulation calls
 ``sim.step()`` until the trace grows.
 
+The code panel shows the source of the server that ran: ``server=`` (a
+class, or its dotted name), else the source's own ``.server`` (a simulation's
+or a handle's), else the one the trace's ``meta["server"]`` names, else the
+page's (``source_map.server_of``).
+
     Stepper(server.trace)            # in a notebook cell
 """
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Optional
 
 import ipywidgets as widgets
 
-from .source_map import context
+from .source_map import context, server_of
 from .stepper_state import StepState, model_for, state_at
 
 __all__ = ["Stepper", "render_header", "render_threads", "render_pending", "render_conns",
@@ -72,7 +77,8 @@ def render_pending(st: StepState) -> str:
         return "<b>Pending operations</b><br><i>none</i>"
     rows = []
     for p in st.pending[:PENDING_SHOWN]:
-        rows.append((f"#{_e(p.id)}", f"begin_{_e(p.op)}",
+        callback = f" → {_e(p.callback)}" if p.callback else ""
+        rows.append((f"#{_e(p.id)}", f"begin_{_e(p.op)}{callback}",
                      "listener" if p.conn is None else f"conn {p.conn}",
                      f"step {p.since} by {_e(p.thread)}",
                      _e(p.status if p.result is None else f"{p.result}: {p.status}")))
@@ -92,7 +98,8 @@ def render_conns(st: StepState) -> str:
     for c in shown:
         text = _e(c.text) + ("…" if c.partial else "")
         peer = f"{c.peer[0]}:{c.peer[1]}" if c.peer else ""
-        rows.append((f"<b>{c.conn}</b>", _e(peer), f"{c.received} B in {c.chunks}",
+        sent = f", sent {c.sent} B" if c.sent else ""
+        rows.append((f"<b>{c.conn}</b>", _e(peer), f"{c.received} B in {c.chunks}{sent}",
                      f"<code>{text}</code>", "printed" if c.printed else "",
                      _e(c.status) + (f": {_e(c.error)}" if c.error else "")))
     hidden = len(st.conns) - len(shown)
@@ -135,7 +142,8 @@ def _code_column(title: str, line, around: int, missing: str) -> str:
 def render_code(st: StepState, around: int = 3) -> tuple:
     """(Python port, page's C#) around the line behind the event."""
     py, cs = st.source.python, st.source.csharp
-    return (_code_column("Python", py, around, "(runtime)"),
+    return (_code_column("Python", py, around,
+                         "(runtime)" if cs is None else "(no such line in this server's source)"),
             _code_column("C# (the page)", cs, around,
                          "(runtime)" if py is None else "(no such line in the page's C#)"))
 
@@ -145,10 +153,10 @@ def render_code(st: StepState, around: int = 3) -> tuple:
 class Stepper(widgets.VBox):
     """Step, Back, Play/Pause, a slider over every event, Reset; the panels below."""
 
-    def __init__(self, source, mode=None, around: int = 3, speed: int = 5):
+    def __init__(self, source, server=None, around: int = 3, speed: int = 5):
         self.source = source
         self._sim = source if callable(getattr(source, "step", None)) and hasattr(source, "trace") else None
-        self.mode = mode or _mode_of(source)
+        self.server = server_of(source, server)   # whose Python source the code panel shows
         self.around = around
         self.ended: Optional[str] = None   # why a simulation gave no more events
         self.state: Optional[StepState] = None
@@ -233,13 +241,13 @@ class Stepper(widgets.VBox):
 
     def refresh(self) -> None:
         """Take in events a live trace recorded since (the slider grows)."""
-        n = len(model_for(self.trace, self.mode))
+        n = len(model_for(self.trace, self.server))
         if n != self.slider.max:
             self.slider.max = n
             self.show(self.slider.value)
 
     def show(self, k: int) -> None:
-        st = state_at(self.trace, k, self.mode)
+        st = state_at(self.trace, k, self.server)
         self.state = st
         total = self.slider.max
         self.header.value = render_header(st, total) + (
@@ -287,11 +295,3 @@ class Stepper(widgets.VBox):
     def _on_speed(self, change) -> None:
         self.play.interval = max(1, 1000 // max(1, change["new"]))
 
-
-def _mode_of(source):
-    """The server whose source to show: a simulation's or a handle's own class."""
-    server = getattr(source, "server", None)
-    if server is not None:
-        return type(server)
-    mode = getattr(source, "mode", None)
-    return mode if isinstance(mode, str) else "seed"

@@ -7,45 +7,51 @@ begun and not yet called back, each connection's ``StateObject``, ``allDone``,
 the console, and the line of the sample (the Python port and the page's C#)
 that produced the last event.
 
-The state at step k is a pure function of the first k events: stepping back
-is as cheap as stepping forward, and a trace recorded on real sockets steps
-exactly like a simulated one. Replaying k events each time would make a step
-on a long run cost O(k), so a ``StepperModel`` replays the trace once and
-keeps a checkpoint every ``EVERY`` events; ``state_at`` restores the nearest
-one and replays at most ``EVERY - 1`` events. The checkpoints are cheap
-because every record is immutable: a checkpoint shares them and copies only
-the small dicts that index them. ``state_at(trace, k)`` keeps one model per
-``Trace`` (weakly), and picks up events a live trace gains; given a plain list
-of events it simply replays them.
+The state at step k is a pure function of the first k events (and of the
+server whose source is shown): stepping back is as cheap as stepping forward,
+and a trace recorded on real sockets steps exactly like a simulated one. It
+is built by replaying the events one by one, each kind of event changing the
+state through its own small handler (``_HANDLERS``). Replaying k events each
+time would make a step on a long run cost O(k), so a ``StepperModel`` replays
+the trace once and keeps a checkpoint every ``EVERY`` events; ``state_at``
+restores the nearest one and replays at most ``EVERY - 1`` events. The
+checkpoints are cheap because every record is immutable: a checkpoint shares
+them and copies only the small dicts that index them. A trace only grows at
+its end, so a model takes in what a live trace gained and never replays what
+it has seen. ``state_at(trace, k)`` keeps one model per ``Trace`` (weakly);
+given a plain list of events it simply replays them.
 
 What the events cannot say is left out rather than guessed: a pool thread
 appears when it first does something (the pool creates threads silently),
-and a connection's text is made of the chunk events' previews (each at most
-``PREVIEW_BYTES`` bytes, bytes above 0x7F shown as ``\\xNN``) until its
-``message`` event gives the whole text.
+a client's bytes count for its connection once the accept of its port is
+seen (``trace.join``), and a connection's text is made of the chunk events'
+previews (each at most ``PREVIEW_BYTES`` bytes, bytes above 0x7F shown as
+``\\xNN``) until its ``message`` event gives the whole text.
 """
 from __future__ import annotations
 
 import re
 import weakref
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
-from ..trace.events import Event
-from ..trace.text import PREVIEW_BYTES, callback_name, format_endpoint
-from .source_map import (COMPLETIONS, MAIN, NOWHERE, RUNTIME, SourceRef, console_key,
-                         locate)
-from ..trace.lanes import lane_order
 from ..trace import kinds
+from ..trace.callbacks import is_cut, pop_callback
+from ..trace.events import Event
+from ..trace.join import accepted_port, joined_conn
+from ..trace.lanes import lane_order
+from ..trace.text import PREVIEW_BYTES, callback_name, format_endpoint
+from .source_map import (MAIN, NOWHERE, RUNTIME, SourceRef, console_key, locate, op_of,
+                         server_of, wait_handle)
 
 __all__ = ["state_at", "StepperModel", "StepState", "ThreadState", "Frame",
            "PendingOp", "ConnState", "describe_event", "model_for", "EVERY"]
 
 STOPPED = "(stopped)"  # what a thread interrupted by the runtime's stop waits on
+SLEEP = "sleep"        # what a sleeping thread waits on
 EVERY = 64           # events between checkpoints
 RECENT = 256         # states kept for stepping back over what was just shown
 
-_HANDLE = re.compile(r"(\w+)#(\d+)")   # an AsyncResult's wait handle, named "<op>#<id>"
 _POOL = re.compile(r"pool-(\d+)")
 
 
@@ -57,7 +63,6 @@ class Frame:
     name: str
     id: Optional[int]
     conn: Optional[int]
-    since: int                       # the step that entered it
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,10 @@ class ThreadState:
     name: str
     role: str                        # main | engine | pool | client | other
     activity: str                    # running | waiting | blocked | sleeping | idle | polling
+                                     # | stopped
     frames: tuple = ()               # callbacks on the stack, outermost first
     waiting_on: Optional[str] = None  # the ManualResetEvent's name ("allDone", "receive#5"),
-                                      # or "sleep"
+                                      # SLEEP or STOPPED
     since: int = 0                   # the step this activity began
     note: Optional[str] = None       # a client's latest action ("send 5 bytes")
 
@@ -82,33 +88,42 @@ class ThreadState:
     @property
     def describe(self) -> str:
         top = self.frames[-1] if self.frames else None
-        inside = f" in {top.name}" if top else ""
-        if self.activity == "blocked":
-            m = _HANDLE.fullmatch(self.waiting_on or "")
-            op, op_id = (m.group(1), m.group(2)) if m else ("?", "?")
-            return f"blocked in end_{op} (#{op_id}){inside}"
-        if self.activity == "sleeping":
-            return f"sleeping (Thread.Sleep){inside}"
-        if self.activity == "waiting":
-            return f"waiting on {self.waiting_on} (WaitOne){inside}"
-        if self.activity == "running" and top is not None:
-            text = f"running {top.name}"
-            if top.conn is not None:
-                text += f" for conn {top.conn}"
-            if len(self.frames) > 1:
-                text += " (nested in " + ", ".join(f.name for f in self.frames[-2::-1]) + ")"
-            return text
-        if self.activity == "idle":
-            return "idle in the pool"
-        if self.activity == "stopped":
-            return "stopped (interrupted when the server stopped)"
-        if self.activity == "polling":
-            return "polling the sockets (selector loop)"
-        if self.role == "main":
+        text = _DOING[self.activity](self, top)
+        if top is not None and self.activity not in ("running", "stopped"):
+            text += f" in {top.name}"
+        return text
+
+
+def _running(t: ThreadState, top: Optional[Frame]) -> str:
+    if top is None:
+        if t.role == "main":
             return "running the main loop"
-        if self.role == "client":
-            return f"a client: {self.note}" if self.note else "a client"
+        if t.role == "client":
+            return f"a client: {t.note}" if t.note else "a client"
         return "running outside the server"
+    text = f"running {top.name}"
+    if top.conn is not None:
+        text += f" for conn {top.conn}"
+    if len(t.frames) > 1:
+        text += " (nested in " + ", ".join(f.name for f in t.frames[-2::-1]) + ")"
+    return text
+
+
+def _blocked(t: ThreadState, top) -> str:
+    op, op_id = wait_handle(t.waiting_on) or ("?", "?")
+    return f"blocked in end_{op} (#{op_id})"
+
+
+# activity -> what the thread panel says
+_DOING: dict[str, Callable] = {
+    "running": _running,
+    "blocked": _blocked,
+    "sleeping": lambda t, top: "sleeping (Thread.Sleep)",
+    "waiting": lambda t, top: f"waiting on {t.waiting_on} (WaitOne)",
+    "idle": lambda t, top: "idle in the pool",
+    "polling": lambda t, top: "polling the sockets (selector loop)",
+    "stopped": lambda t, top: "stopped (interrupted when the server stopped)",
+}
 
 
 @dataclass(frozen=True)
@@ -121,26 +136,20 @@ class PendingOp:
     callback: Optional[str]          # "ReadCallback"
     origin: Optional[str]            # callback the begin ran in (None: the main loop)
     since: int                       # step of the begin
-    since_t: int
     completed: Optional[int] = None  # step of the completion
     result: Optional[str] = None     # "7 bytes", "0 bytes (eof)", "conn 2", "error: ..."
     new_conn: Optional[int] = None   # an accept's connection
 
     @property
     def status(self) -> str:
-        if self.completed is None:
-            return "pending"
-        return "completed, waiting for a pool thread"
+        return "pending" if self.completed is None else "completed, waiting for a pool thread"
 
     @property
     def describe(self) -> str:
-        where = "the listener" if self.conn is None else f"conn {self.conn}"
-        text = f"begin_{self.op} #{self.id} on {where} (by {self.thread}, step {self.since})"
-        if self.completed is not None:
-            text += f": {self.result}, completed at step {self.completed}, waiting for a pool thread"
-        else:
-            text += ": pending"
-        return text
+        text = f"begin_{self.op} #{self.id} on {_on(self.conn)} (by {self.thread}, step {self.since})"
+        if self.completed is None:
+            return text + ": pending"
+        return text + f": {self.result}, completed at step {self.completed}, waiting for a pool thread"
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,6 @@ class ConnState:
     """A connection's ``StateObject`` as far as the events tell."""
     conn: int
     peer: Optional[tuple] = None
-    since: int = 0                   # step of the accept
     received: int = 0                # bytes received so far (sum of chunks)
     chunks: int = 0
     text: str = ""                   # the chunks' previews joined (the whole text once printed)
@@ -156,7 +164,7 @@ class ConnState:
     eof: bool = False                # a receive returned 0: the peer closed its side
     message: Optional[str] = None    # the text the server printed
     sent: int = 0
-    client_sent: int = 0
+    client_sent: int = 0             # what its client wrote, counted from its accept on
     error: Optional[str] = None
     shutdown: Optional[str] = None
     closed: bool = False
@@ -171,6 +179,8 @@ class ConnState:
             return "closed"
         if self.error:
             return "error"
+        if self.shutdown:
+            return f"shut down ({self.shutdown})"
         if self.eof:
             return "peer closed its side"
         return "open"
@@ -179,7 +189,7 @@ class ConnState:
 @dataclass(frozen=True)
 class StepState:
     k: int
-    event: Optional[Event]           # event k-1, the one just stepped over
+    event: Optional[Event]           # event k-1, the one just stepped over, as recorded
     summary: str                     # that event in words
     t: int                           # its time (µs); 0 at k=0
     threads: tuple = ()
@@ -211,61 +221,68 @@ def _on(conn) -> str:
     return "the listener" if conn is None else f"conn {conn}"
 
 
-def describe_event(ev: Optional[Event]) -> str:
+def _said_accept(ev, i, conn) -> str:
+    peer = i.get("peer")
+    peer = f" from {peer[0]}:{peer[1]}" if isinstance(peer, (list, tuple)) and len(peer) >= 2 else ""
+    return f"accept #{i.get('id')} completed: conn {ev.conn}{peer}; its callback is queued to the pool"
+
+
+def _said_callback_end(ev, i, conn) -> str:
+    if is_cut(ev):
+        return f"{i.get('name')} (#{i.get('id')}) was cut short on {ev.thread}: the run stopped"
+    return f"{i.get('name')} (#{i.get('id')}) returns on {ev.thread}"
+
+
+def _said_client(ev, i, conn) -> str:
+    size = f" ({ev.nbytes} bytes)" if ev.nbytes is not None else ""
+    port = i.get("port")
+    where = f"from port {port}" if conn is None and isinstance(port, int) else f"on {_on(conn)}"
+    return f"a client {ev.kind[len(kinds.CLIENT_PREFIX):]}{size} {where}"
+
+
+def _said_error(ev, i, conn) -> str:
+    where = f" in {i['where']}" if i.get("where") else ""
+    return f"error{where}: {i.get('error')}"
+
+
+# kind -> (event, its info, its connection) -> the event in words
+_SAID: dict[str, Callable] = {
+    kinds.BEGIN: lambda ev, i, conn: f"{ev.thread} calls begin_{i.get('op')} (#{i.get('id')}) on {_on(conn)}",
+    kinds.ACCEPT: _said_accept,
+    kinds.CHUNK: lambda ev, i, conn: (
+        f"receive #{i.get('id')} on conn {ev.conn} completed with {ev.nbytes} bytes "
+        f"{i.get('data', '')!r}; its callback is queued to the pool"),
+    kinds.EOF: lambda ev, i, conn: (
+        f"receive #{i.get('id')} on conn {ev.conn} completed with 0 bytes: the peer closed its side"),
+    kinds.SENT: lambda ev, i, conn: f"send #{i.get('id')} on conn {ev.conn} completed: {ev.nbytes} bytes sent",
+    kinds.CONNECTED: lambda ev, i, conn: f"connect #{i.get('id')} completed",
+    kinds.OP_ERROR: lambda ev, i, conn: f"{i.get('op')} #{i.get('id')} on {_on(conn)} failed: {i.get('error')}",
+    kinds.CALLBACK_START: lambda ev, i, conn: f"{ev.thread} enters {i.get('name')} (#{i.get('id')})",
+    kinds.CALLBACK_END: _said_callback_end,
+    kinds.END: lambda ev, i, conn: f"end_{i.get('op')} (#{i.get('id')}) returns on {ev.thread}",
+    kinds.SET: lambda ev, i, conn: f"{ev.thread} sets {i.get('event')}",
+    kinds.RESET: lambda ev, i, conn: f"{ev.thread} resets {i.get('event')}",
+    kinds.WAIT: lambda ev, i, conn: f"{ev.thread} waits on {i.get('event')}",
+    kinds.WAKE: lambda ev, i, conn: f"{ev.thread} wakes from {i.get('event')} (signaled: {i.get('signaled')})",
+    kinds.CONSOLE: lambda ev, i, conn: f"Console.WriteLine: {i.get('text', '')}",
+    kinds.MESSAGE: lambda ev, i, conn: f"conn {ev.conn}: the whole message ({ev.nbytes} bytes) was printed",
+    kinds.CLOSE: lambda ev, i, conn: f"{ev.thread} closes {_on(conn)}",
+    kinds.SHUTDOWN: lambda ev, i, conn: f"{ev.thread} shuts down {_on(conn)} ({i.get('how')})",
+    kinds.LISTEN: lambda ev, i, conn: f"the listener listens (backlog {i.get('backlog')})",
+    kinds.ERROR: _said_error,
+    kinds.HOOK_ERROR: lambda ev, i, conn: f"a trace hook failed and was removed: {i.get('error')}",
+}
+
+
+def describe_event(ev: Optional[Event], conn: Optional[int] = None) -> str:
+    """The event in words. ``conn`` is the connection a reader joined it to (a real
+    client's step carries none of its own; see ``trace.join``)."""
     if ev is None:
         return "the start: nothing has happened yet"
-    i, k = ev.info, ev.kind
-    who = ev.thread
-    if k == "begin":
-        return f"{who} calls begin_{i.get('op')} (#{i.get('id')}) on {_on(ev.conn)}"
-    if k == "accept":
-        peer = i.get("peer")
-        peer = f" from {peer[0]}:{peer[1]}" if isinstance(peer, (list, tuple)) and len(peer) >= 2 else ""
-        return f"accept #{i.get('id')} completed: conn {ev.conn}{peer}; its callback is queued to the pool"
-    if k == "chunk":
-        return (f"receive #{i.get('id')} on conn {ev.conn} completed with {ev.nbytes} bytes "
-                f"{i.get('data', '')!r}; its callback is queued to the pool")
-    if k == "eof":
-        return f"receive #{i.get('id')} on conn {ev.conn} completed with 0 bytes: the peer closed its side"
-    if k == "sent":
-        return f"send #{i.get('id')} on conn {ev.conn} completed: {ev.nbytes} bytes sent"
-    if k == "connected":
-        return f"connect #{i.get('id')} completed"
-    if k == "op_error":
-        return f"{i.get('op')} #{i.get('id')} on {_on(ev.conn)} failed: {i.get('error')}"
-    if k == "callback_start":
-        return f"{who} enters {i.get('name')} (#{i.get('id')})"
-    if k == "callback_end":
-        return f"{i.get('name')} (#{i.get('id')}) returns on {who}"
-    if k == "end":
-        return f"end_{i.get('op')} (#{i.get('id')}) returns on {who}"
-    if k == "set":
-        return f"{who} sets {i.get('event')}"
-    if k == "reset":
-        return f"{who} resets {i.get('event')}"
-    if k == "wait":
-        return f"{who} waits on {i.get('event')}"
-    if k == "wake":
-        return f"{who} wakes from {i.get('event')} (signaled: {i.get('signaled')})"
-    if k == "console":
-        return f"Console.WriteLine: {i.get('text', '')}"
-    if k == "message":
-        return f"conn {ev.conn}: the whole message ({ev.nbytes} bytes) was printed"
-    if k == "close":
-        return f"{who} closes {_on(ev.conn)}"
-    if k == "shutdown":
-        return f"{who} shuts down {_on(ev.conn)} ({i.get('how')})"
-    if k == "listen":
-        return f"the listener listens (backlog {i.get('backlog')})"
-    if k == "error":
-        where = f" in {i['where']}" if i.get("where") else ""
-        return f"error{where}: {i.get('error')}"
-    if k.startswith("client_"):
-        size = f" ({ev.nbytes} bytes)" if ev.nbytes is not None else ""
-        return f"a client {k[7:]}{size} on {_on(ev.conn)}"
-    if k == "hook_error":
-        return f"a trace hook failed and was removed: {i.get('error')}"
-    return k
+    said = _SAID.get(ev.kind) or (_said_client if kinds.is_client(ev.kind) else None)
+    if said is None:
+        return ev.kind
+    return said(ev, ev.info, ev.conn if conn is None else conn)
 
 
 # -- replaying -------------------------------------------------------------------
@@ -281,44 +298,50 @@ def replace(record, **changes):
 
 
 def _role(name: str) -> str:
-    if name == "main":
-        return "main"
-    if name == "engine":
-        return "engine"
+    if name in ("main", "engine"):
+        return name
     if _POOL.fullmatch(name):
         return "pool"
     return "client" if name.startswith("client") else "other"
 
 
 def _activity(role: str, frames: tuple, waiting: Optional[str]) -> str:
-    if waiting == "sleep":
+    if waiting == SLEEP:
         return "sleeping"
     if waiting == STOPPED:
         return "stopped"
     if waiting is not None:
-        return "blocked" if _HANDLE.fullmatch(waiting) else "waiting"
+        return "blocked" if wait_handle(waiting) else "waiting"
     if frames:
         return "running"
     return {"pool": "idle", "engine": "polling"}.get(role, "running")
 
 
-def _callback_name(fn_name) -> Optional[str]:
-    return callback_name(str(fn_name)) if fn_name else None
+class _Step:
+    """What one event does to its thread, as its handler works it out."""
+    __slots__ = ("k", "frames", "waiting", "note", "scope", "nth", "conn")
 
-
-def _op_of(kind: str) -> str:
-    return {"accept": "accept", "chunk": "receive", "eof": "receive",
-            "sent": "send", "connected": "connect"}.get(kind, "?")
+    def __init__(self, k: int, th: Optional[ThreadState], role: str, conn: Optional[int]):
+        self.k = k
+        self.conn = conn                     # the event's connection, a client's step joined
+        self.frames = th.frames if th else ()
+        waiting = th.waiting_on if th else None
+        # No event marks the end of a sleep: the thread's next event does.
+        self.waiting = None if waiting == SLEEP else waiting
+        self.note = th.note if th else None
+        # Where the thread stands in the source: its callback, or outside every one.
+        self.scope = self.frames[-1].name if self.frames else (MAIN if role == "main" else RUNTIME)
+        self.nth = 0                         # which of several writes of one console text
 
 
 class _Builder:
     """The mutable replay; ``copy`` shares every (immutable) record."""
 
-    __slots__ = ("mode", "k", "threads", "pending", "conns", "signals", "console",
-                 "counts", "early", "listening", "last", "last_scope", "last_nth")
+    __slots__ = ("server", "k", "threads", "pending", "conns", "signals", "console",
+                 "counts", "ports", "early", "listening", "last", "last_step")
 
-    def __init__(self, mode):
-        self.mode = mode
+    def __init__(self, server):
+        self.server = server
         self.k = 0
         self.threads: dict = {}
         self.pending: dict = {}
@@ -326,210 +349,274 @@ class _Builder:
         self.signals: dict = {}
         self.console: list = []
         self.counts: dict = {}       # console template -> lines printed with it
-        self.early: dict = {}        # conn -> client bytes written before its accept
+        self.ports: dict = {}        # client port -> conn of its latest accept
+        self.early: dict = {}        # client port -> bytes it wrote before its accept
         self.listening = None
-        self.last = None
-        self.last_scope = MAIN
-        self.last_nth = 0
+        self.last: Optional[Event] = None
+        self.last_step: Optional[_Step] = None
 
     def copy(self) -> "_Builder":
         b = _Builder.__new__(_Builder)
-        b.mode, b.k, b.listening = self.mode, self.k, self.listening
-        b.last, b.last_scope, b.last_nth = self.last, self.last_scope, self.last_nth
+        b.server, b.k, b.listening = self.server, self.k, self.listening
+        b.last, b.last_step = self.last, self.last_step   # never changed once applied
         b.threads, b.pending, b.conns = dict(self.threads), dict(self.pending), dict(self.conns)
-        b.signals, b.counts, b.early = dict(self.signals), dict(self.counts), dict(self.early)
+        b.signals, b.counts = dict(self.signals), dict(self.counts)
+        b.ports, b.early = dict(self.ports), dict(self.early)
         b.console = list(self.console)
         return b
 
-    def _conn(self, conn: int, step: int) -> ConnState:
+    def conn_state(self, conn: int) -> ConnState:
         c = self.conns.get(conn)
         if c is None:
-            c = self.conns[conn] = ConnState(conn, since=step, client_sent=self.early.pop(conn, 0))
+            c = self.conns[conn] = ConnState(conn)
         return c
+
+    def change_conn(self, conn: Optional[int], **changes) -> None:
+        if conn is not None:
+            self.conns[conn] = replace(self.conn_state(conn), **changes)
 
     def apply(self, ev: Event) -> None:
         self.k += 1
-        step, kind, info = self.k, ev.kind, ev.info
         th = self.threads.get(ev.thread)
         role = th.role if th else _role(ev.thread)
-        frames = th.frames if th else ()
-        waiting = th.waiting_on if th else None
-        if waiting == "sleep":  # no event marks the end of a sleep: the thread's next one does
-            waiting = None
-        note = th.note if th else None
-        if frames:
-            scope = frames[-1].name
-        else:
-            scope = MAIN if role == "main" else RUNTIME
-        nth = 0
-
-        if kind == kinds.BEGIN:
-            op_id = info.get("id")
-            self.pending[op_id] = PendingOp(
-                op_id, str(info.get("op")), ev.conn, ev.thread, _callback_name(info.get("callback")),
-                None if scope in (MAIN, RUNTIME) else scope, step, ev.t)
-        elif kind in COMPLETIONS:
-            op_id = info.get("id")
-            p = self.pending.get(op_id)
-            if p is None:  # the trace began after the begin_*: make up what it tells
-                p = PendingOp(op_id, str(info.get("op") or _op_of(kind)), None if kind == kinds.ACCEPT
-                              else ev.conn, "?", None, None, step, ev.t)
-            scope = p.origin if p.origin is not None else (MAIN if p.thread == "main" else scope)
-            new_conn = None
-            if kind == kinds.ACCEPT:
-                result, new_conn = f"conn {ev.conn}", ev.conn
-                peer = info.get("peer")
-                c = self._conn(ev.conn, step)
-                self.conns[ev.conn] = replace(c, since=step, peer=tuple(peer) if peer else None)
-            elif kind == kinds.CHUNK:
-                result = f"{ev.nbytes} bytes"
-                c = self._conn(ev.conn, step)
-                n = ev.nbytes or 0
-                self.conns[ev.conn] = replace(
-                    c, received=c.received + n, chunks=c.chunks + 1,
-                    text=c.text + str(info.get("data", "")),
-                    partial=c.partial or n > PREVIEW_BYTES or "data" not in info)
-            elif kind == kinds.EOF:
-                result = "0 bytes (eof)"
-                if ev.conn is not None:
-                    self.conns[ev.conn] = replace(self._conn(ev.conn, step), eof=True)
-            elif kind == kinds.SENT:
-                result = f"{ev.nbytes} bytes sent"
-                if ev.conn is not None:
-                    c = self._conn(ev.conn, step)
-                    self.conns[ev.conn] = replace(c, sent=c.sent + (ev.nbytes or 0))
-            elif kind == kinds.OP_ERROR:
-                result = f"error: {info.get('error')}"
-                if ev.conn is not None:
-                    self.conns[ev.conn] = replace(self._conn(ev.conn, step), error=info.get("error"))
-            else:
-                result = "connected"
-            self.pending[op_id] = replace(p, completed=step, result=result, new_conn=new_conn)
-        elif kind == kinds.CALLBACK_START:
-            p = self.pending.pop(info.get("id"), None)
-            conn = ev.conn if ev.conn is not None else (p.new_conn if p else None)
-            frames = frames + (Frame(str(info.get("name")), info.get("id"), conn, step),)
-        elif kind == kinds.CALLBACK_END:
-            for i in range(len(frames) - 1, -1, -1):
-                if frames[i].id == info.get("id"):
-                    frames = frames[:i] + frames[i + 1:]
-                    break
-            else:
-                frames = frames[:-1]
-        elif kind == kinds.END:
-            self.pending.pop(info.get("id"), None)  # ended without a callback
-            if waiting is not None and _HANDLE.fullmatch(waiting):
-                waiting = None
-        elif kind == kinds.WAIT:
-            waiting = str(info.get("event"))
-        elif kind == kinds.WAKE:
-            waiting = STOPPED if info.get("interrupted") else None
-        elif kind in (kinds.SET, kinds.RESET):
-            self.signals[str(info.get("event"))] = kind == kinds.SET
-        elif kind == kinds.CONSOLE:
-            text = str(info.get("text", ""))
-            self.console.append(text)
-            key = console_key(text, self.mode)
-            nth = self.counts.get(key, 0)
-            self.counts[key] = nth + 1
-        elif kind == kinds.MESSAGE:
-            if ev.conn is not None:
-                text = str(info.get("text", ""))
-                self.conns[ev.conn] = replace(self._conn(ev.conn, step), message=text,
-                                              text=text, partial=False)
-        elif kind == kinds.CLOSE:
-            if ev.conn is not None:
-                self.conns[ev.conn] = replace(self._conn(ev.conn, step), closed=True)
-        elif kind == kinds.SHUTDOWN:
-            if ev.conn is not None:
-                self.conns[ev.conn] = replace(self._conn(ev.conn, step), shutdown=info.get("how"))
-        elif kind == kinds.ERROR:
-            if ev.conn is not None:
-                self.conns[ev.conn] = replace(self._conn(ev.conn, step), error=info.get("error"))
-        elif kind == kinds.LISTEN:
-            ep = info.get("endpoint")
-            if isinstance(ep, (list, tuple)) and len(ep) >= 2:
-                self.listening = format_endpoint((str(ep[0]), ep[1]))
-        elif kind == kinds.SLEEP:
-            waiting = "sleep"
-        if kind.startswith("client_"):
-            note = kind[7:] + (f" {ev.nbytes} bytes" if ev.nbytes else "")
-        if kind == kinds.CLIENT_SEND and ev.nbytes and ev.conn is not None:
-            if ev.conn in self.conns:
-                c = self.conns[ev.conn]
-                self.conns[ev.conn] = replace(c, client_sent=c.client_sent + ev.nbytes)
-            else:
-                self.early[ev.conn] = self.early.get(ev.conn, 0) + ev.nbytes
-
-        activity = _activity(role, frames, waiting)
-        if th is None or th.frames is not frames or th.waiting_on != waiting or th.note != note:
-            self.threads[ev.thread] = ThreadState(ev.thread, role, activity, frames, waiting,
-                                                  step if th is None or th.activity != activity
-                                                  or th.frames != frames else th.since, note)
-        self.last, self.last_scope, self.last_nth = ev, scope, nth
+        s = _Step(self.k, th, role, joined_conn(ev, self.ports))
+        handler = _HANDLERS.get(ev.kind) or (_on_client if kinds.is_client(ev.kind) else None)
+        if handler is not None:
+            handler(self, ev, s)
+        activity = _activity(role, s.frames, s.waiting)
+        if th is None or th.frames is not s.frames or th.waiting_on != s.waiting or th.note != s.note:
+            since = s.k if th is None or th.activity != activity or th.frames != s.frames else th.since
+            self.threads[ev.thread] = ThreadState(ev.thread, role, activity, s.frames, s.waiting,
+                                                  since, s.note)
+        self.last, self.last_step = ev, s
 
     def freeze(self) -> StepState:
-        ev = self.last
-        source = NOWHERE if ev is None else locate(ev, self.last_scope, self.mode, self.last_nth)
+        ev, s = self.last, self.last_step
         return StepState(
-            k=self.k, event=ev, summary=describe_event(ev), t=ev.t if ev else 0,
+            k=self.k, event=ev, summary=describe_event(ev, s and s.conn), t=ev.t if ev else 0,
             threads=tuple(self.threads[name] for name in lane_order(self.threads)),
             pending=tuple(self.pending.values()),
             conns=tuple(self.conns.values()),
             signals=tuple(self.signals.items()),
             console=tuple(self.console),
             listening=self.listening,
-            source=source)
+            source=NOWHERE if ev is None else locate(ev, s.scope, self.server, s.nth))
+
+
+# -- what each kind of event changes: handler(builder, event, step) --------------------
+
+def _on_begin(b: _Builder, ev: Event, s: _Step) -> None:
+    op_id = ev.info.get("id")
+    b.pending[op_id] = PendingOp(
+        op_id, str(ev.info.get("op")), ev.conn, ev.thread,
+        callback_name(str(ev.info["callback"])) if ev.info.get("callback") else None,
+        None if s.scope in (MAIN, RUNTIME) else s.scope, s.k)
+
+
+def _completed(b: _Builder, ev: Event, s: _Step, result: str, new_conn=None) -> None:
+    """An operation finished: its begin waits for a pool thread, and the line behind
+    the completion is that begin's (the kernel, not the server, completed it)."""
+    op_id = ev.info.get("id")
+    p = b.pending.get(op_id)
+    if p is None:  # the trace began after the begin_*: make up what it tells
+        p = PendingOp(op_id, str(op_of(ev) or "?"), None if ev.kind == kinds.ACCEPT else ev.conn,
+                      "?", None, None, s.k)
+    s.scope = p.origin if p.origin is not None else (MAIN if p.thread == "main" else s.scope)
+    b.pending[op_id] = replace(p, completed=s.k, result=result, new_conn=new_conn)
+
+
+def _on_accept(b: _Builder, ev: Event, s: _Step) -> None:
+    _completed(b, ev, s, f"conn {ev.conn}", ev.conn)
+    if ev.conn is None:
+        return
+    port = accepted_port(ev)
+    if port is not None:
+        b.ports[port] = ev.conn
+    peer = ev.info.get("peer")
+    c = b.conn_state(ev.conn)
+    b.conns[ev.conn] = replace(c, peer=tuple(peer) if peer else None,
+                               client_sent=c.client_sent + b.early.pop(port, 0))
+
+
+def _on_chunk(b: _Builder, ev: Event, s: _Step) -> None:
+    _completed(b, ev, s, f"{ev.nbytes} bytes")
+    if ev.conn is None:
+        return
+    c, n = b.conn_state(ev.conn), ev.nbytes or 0
+    b.conns[ev.conn] = replace(c, received=c.received + n, chunks=c.chunks + 1,
+                               text=c.text + str(ev.info.get("data", "")),
+                               partial=c.partial or n > PREVIEW_BYTES or "data" not in ev.info)
+
+
+def _on_eof(b: _Builder, ev: Event, s: _Step) -> None:
+    _completed(b, ev, s, "0 bytes (eof)")
+    b.change_conn(ev.conn, eof=True)
+
+
+def _on_sent(b: _Builder, ev: Event, s: _Step) -> None:
+    _completed(b, ev, s, f"{ev.nbytes} bytes sent")
+    if ev.conn is not None:
+        c = b.conn_state(ev.conn)
+        b.conns[ev.conn] = replace(c, sent=c.sent + (ev.nbytes or 0))
+
+
+def _on_connected(b: _Builder, ev: Event, s: _Step) -> None:
+    _completed(b, ev, s, "connected")
+
+
+def _on_op_error(b: _Builder, ev: Event, s: _Step) -> None:
+    _completed(b, ev, s, f"error: {ev.info.get('error')}")
+    b.change_conn(ev.conn, error=ev.info.get("error"))
+
+
+def _on_callback_start(b: _Builder, ev: Event, s: _Step) -> None:
+    p = b.pending.pop(ev.info.get("id"), None)
+    conn = ev.conn if ev.conn is not None else (p.new_conn if p else None)
+    s.frames = s.frames + (Frame(str(ev.info.get("name")), ev.info.get("id"), conn),)
+
+
+def _on_callback_end(b: _Builder, ev: Event, s: _Step) -> None:
+    s.frames, _ = pop_callback(s.frames, ev)
+    if is_cut(ev):
+        s.waiting = STOPPED
+
+
+def _on_end(b: _Builder, ev: Event, s: _Step) -> None:
+    b.pending.pop(ev.info.get("id"), None)  # ended without a callback
+    if wait_handle(s.waiting):
+        s.waiting = None
+
+
+def _on_wait(b: _Builder, ev: Event, s: _Step) -> None:
+    s.waiting = str(ev.info.get("event"))
+
+
+def _on_wake(b: _Builder, ev: Event, s: _Step) -> None:
+    s.waiting = STOPPED if ev.info.get("interrupted") else None
+
+
+def _on_signal(b: _Builder, ev: Event, s: _Step) -> None:
+    b.signals[str(ev.info.get("event"))] = ev.kind == kinds.SET
+
+
+def _on_console(b: _Builder, ev: Event, s: _Step) -> None:
+    text = str(ev.info.get("text", ""))
+    b.console.append(text)
+    key = console_key(text, b.server)
+    s.nth = b.counts.get(key, 0)
+    b.counts[key] = s.nth + 1
+
+
+def _on_message(b: _Builder, ev: Event, s: _Step) -> None:
+    text = str(ev.info.get("text", ""))
+    b.change_conn(ev.conn, message=text, text=text, partial=False)
+
+
+def _on_close(b: _Builder, ev: Event, s: _Step) -> None:
+    b.change_conn(ev.conn, closed=True)
+
+
+def _on_shutdown(b: _Builder, ev: Event, s: _Step) -> None:
+    b.change_conn(ev.conn, shutdown=ev.info.get("how"))
+
+
+def _on_error(b: _Builder, ev: Event, s: _Step) -> None:
+    b.change_conn(ev.conn, error=ev.info.get("error"))
+
+
+def _on_listen(b: _Builder, ev: Event, s: _Step) -> None:
+    ep = ev.info.get("endpoint")
+    if isinstance(ep, (list, tuple)) and len(ep) >= 2:
+        b.listening = format_endpoint((str(ep[0]), ep[1]))
+
+
+def _on_sleep(b: _Builder, ev: Event, s: _Step) -> None:
+    s.waiting = SLEEP
+
+
+def _on_client(b: _Builder, ev: Event, s: _Step) -> None:
+    s.note = ev.kind[len(kinds.CLIENT_PREFIX):] + (f" {ev.nbytes} bytes" if ev.nbytes else "")
+
+
+def _on_client_send(b: _Builder, ev: Event, s: _Step) -> None:
+    _on_client(b, ev, s)
+    if not ev.nbytes:
+        return
+    c = b.conns.get(s.conn) if s.conn is not None else None
+    if c is not None:
+        b.conns[s.conn] = replace(c, client_sent=c.client_sent + ev.nbytes)
+    elif isinstance(port := ev.info.get("port"), int):  # counted when its accept comes
+        b.early[port] = b.early.get(port, 0) + ev.nbytes
+
+
+_HANDLERS: dict[str, Callable[[_Builder, Event, _Step], None]] = {
+    kinds.BEGIN: _on_begin,
+    kinds.ACCEPT: _on_accept,
+    kinds.CHUNK: _on_chunk,
+    kinds.EOF: _on_eof,
+    kinds.SENT: _on_sent,
+    kinds.CONNECTED: _on_connected,
+    kinds.OP_ERROR: _on_op_error,
+    kinds.CALLBACK_START: _on_callback_start,
+    kinds.CALLBACK_END: _on_callback_end,
+    kinds.END: _on_end,
+    kinds.WAIT: _on_wait,
+    kinds.WAKE: _on_wake,
+    kinds.SET: _on_signal,
+    kinds.RESET: _on_signal,
+    kinds.CONSOLE: _on_console,
+    kinds.MESSAGE: _on_message,
+    kinds.CLOSE: _on_close,
+    kinds.SHUTDOWN: _on_shutdown,
+    kinds.ERROR: _on_error,
+    kinds.LISTEN: _on_listen,
+    kinds.SLEEP: _on_sleep,
+    kinds.CLIENT_SEND: _on_client_send,
+    # every other client_* kind: _on_client (see _Builder.apply); hook_error changes nothing
+}
 
 
 # -- the model -------------------------------------------------------------------
 
-class StepperModel:
-    """A trace replayed once, with checkpoints: ``state_at(k)`` in O(EVERY)."""
+def _since(source, n: int) -> list:
+    """The events of ``source`` (a Trace, or a sequence of events) after the first ``n``."""
+    since = getattr(source, "since", None)
+    return since(n) if since is not None else list(source)[n:]
 
-    def __init__(self, source, mode="seed", every: int = EVERY):
+
+class StepperModel:
+    """A trace replayed once, with checkpoints: ``state_at(k)`` in O(EVERY).
+
+    ``server`` is the server class whose source the states point at (or its
+    dotted name); by default the trace's ``meta["server"]``, else the page's."""
+
+    def __init__(self, source, server=None, every: int = EVERY):
         if every < 1:
             raise ValueError("every must be at least 1")
-        self.source, self.mode, self.every = source, mode, every
+        self.source, self.every = source, every
+        self.server = server_of(source, server)
         self._events: list = []
-        self._checkpoints: list = [_Builder(mode)]   # at k = 0, every, 2 every, ...
-        self._live = _Builder(mode)                 # at k = len(self._events)
-        self._cursor: Optional[_Builder] = None     # where the last state_at stood
-        self._recent: dict = {}                     # k -> StepState, the last RECENT asked for
+        self._checkpoints: list = [_Builder(self.server)]   # at k = 0, every, 2 every, ...
+        self._live = _Builder(self.server)                 # at k = len(self._events)
+        self._cursor: Optional[_Builder] = None            # where the last state_at stood
+        self._recent: dict = {}                            # k -> StepState, the last RECENT asked for
         self.sync()
 
     def __len__(self) -> int:
-        if len(self.source) != len(self._events):
-            self.sync()
-        return len(self._events)
-
-    @property
-    def events(self) -> list:
-        return self._events
+        return self.sync()
 
     def sync(self) -> int:
-        """Take in what the source gained since; returns the number of events."""
-        events = self.source.events if hasattr(self.source, "events") else list(self.source)
-        old = self._events
-        # A trace may insert an event out of order, or fill in a client event's
-        # conn when its accept arrives: replay from the first difference.
-        same = next((i for i, (a, b) in enumerate(zip(old, events)) if a is not b),
-                    min(len(old), len(events)))
-        self._events = list(events)
-        self._recent = {k: st for k, st in self._recent.items() if k <= same}
-        if same < self._live.k:
-            del self._checkpoints[same // self.every + 1:]
-            self._live = self._checkpoints[-1].copy()
-            self._cursor = None
+        """Take in what the source gained at its end since; returns the number of events."""
         live = self._live
-        for ev in self._events[live.k:]:
+        for ev in _since(self.source, len(self._events)):
+            self._events.append(ev)
             live.apply(ev)
             if live.k % self.every == 0:
                 self._checkpoints.append(live.copy())
         return len(self._events)
 
     def state_at(self, k: int) -> StepState:
-        if len(self.source) != len(self._events):
+        if k > len(self._events):
             self.sync()
         if not 0 <= k <= len(self._events):
             raise IndexError(f"step {k} is outside 0..{len(self._events)}")
@@ -551,31 +638,33 @@ class StepperModel:
 _MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def model_for(trace, mode="seed") -> StepperModel:
-    """The cached model of a ``Trace`` (or of any weakly referable event source)."""
+def model_for(trace, server=None) -> StepperModel:
+    """The cached model of a ``Trace`` (or of any weakly referable event source),
+    one per server class shown."""
+    server = server_of(trace, server)
     per_trace = _MODELS.get(trace)
     if per_trace is None:
         per_trace = _MODELS[trace] = {}
-    model = per_trace.get(mode)
+    model = per_trace.get(server)
     if model is None:
-        model = per_trace[mode] = StepperModel(trace, mode)
+        model = per_trace[server] = StepperModel(trace, server)
     return model
 
 
-def state_at(trace, k: int, mode="seed") -> StepState:
+def state_at(trace, k: int, server=None) -> StepState:
     """What the stepper shows after the first ``k`` events of ``trace``.
 
     ``trace`` is a ``Trace`` (replayed once, then every step is cheap) or a
     sequence of ``Event`` (replayed each call). The result depends only on
-    the first ``k`` events and ``mode`` (which server's source to point at: a
-    mode name or the server class itself).
+    the first ``k`` events and on ``server``: the server class whose source
+    the state points at, or its dotted name; by default the one the trace's
+    ``meta["server"]`` names, else the page's (``source_map.server_of``).
     """
     if isinstance(trace, (list, tuple)):
         if not 0 <= k <= len(trace):
             raise IndexError(f"step {k} is outside 0..{len(trace)}")
-        b = _Builder(mode)
+        b = _Builder(server_of(trace, server))
         for ev in trace[:k]:
             b.apply(ev)
         return b.freeze()
-    return model_for(trace, mode).state_at(k)
-
+    return model_for(trace, server).state_at(k)
