@@ -62,6 +62,8 @@ class FixedStateObject(StateObject):
 
 class FixedServer(SeedServer):
     mode = "fixed"
+    # The stepper shows the guard's lines as this server's own (they run in its callbacks).
+    source_parts = (Guard,)
 
     def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
                  buffer_size: int = BUFFER_SIZE, idle_timeout: float = DEFAULT_LIMITS.idle_timeout,

@@ -153,12 +153,14 @@ class _Block(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def _python_blocks(server: Optional[type]) -> tuple:
-    """Every method of ``server`` and of its bases, most derived first, in definition order.
+    """Every method of ``server`` and of its bases, most derived first, in definition order,
+    then those of the classes it names in ``source_parts`` (code it delegates to).
 
     An override that calls ``super()`` keeps the base's lines searchable: a
     ``SleepyServer.read_callback`` sleeps, then its base ends the receive."""
     blocks = []
-    for klass in (server.__mro__ if server is not None else ()):
+    classes = () if server is None else (*server.__mro__, *getattr(server, "source_parts", ()))
+    for klass in classes:
         for name, obj in vars(klass).items():
             if not inspect.isfunction(obj):
                 continue
