@@ -31,8 +31,6 @@ ALLOWED = {
 }
 ENTRY_POINTS = {"sockdemo", "sockdemo.__main__"}
 CLI = "sockdemo.lab.cli"
-# Being moved off a layer it must not import (remove the entry with the import).
-NOT_YET: dict[str, str] = {}
 
 
 def module_name(path: Path) -> str:
@@ -82,8 +80,6 @@ def test_imports_follow_the_layers(path):
     mine = layer_of(me)
     if mine is None:
         return  # the entry points may import anything
-    if me in NOT_YET:
-        pytest.xfail(f"{me}: {NOT_YET[me]}")
     wrong = sorted(m for m in imported(path)
                    if layer_of(m) is not None and layer_of(m) not in ALLOWED[mine])
     assert not wrong, f"{me} ({mine}) may import only {sorted(ALLOWED[mine])}, but imports {wrong}"

@@ -34,6 +34,7 @@ class AsyncioServerHandle(BackgroundServer):
         if trace:
             self.runtime.tracer.subscribe(self.trace)
         self.server = AsyncioServer(self.runtime, host, port, backlog, buffer_size=buffer_size)
+        self.trace.name_server(AsyncioServer)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._stop_requested: Optional[asyncio.Event] = None

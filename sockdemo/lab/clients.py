@@ -17,8 +17,8 @@ surprise. At most ``concurrency`` clients run at once, on worker threads named
                    tracer=server.runtime.tracer)
 
 With a tracer, every piece written is a ``client_send`` event (``conn`` None,
-``info["port"]`` the client's local port: the ``Trace`` turns that into the
-server's connection number), plus ``client_connect``, ``client_error`` and
+``info["port"]`` the client's local port, which whoever reads the trace joins
+to the server's connection: ``sockdemo.trace.join``), plus ``client_connect``, ``client_error`` and
 ``client_close`` or ``client_reset``. Without one, nothing is traced.
 """
 from __future__ import annotations

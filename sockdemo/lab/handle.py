@@ -76,7 +76,7 @@ class ServerHandle(BackgroundServer):
         self.runtime = RealRuntime(pool=pool, inject=inject, inline_completion=inline_completion,
                                    unhandled=unhandled, sink=sink)
         self.trace = Trace()
-        self.trace.meta["server"] = f"{server.__module__}.{server.__qualname__}"  # for its views
+        self.trace.name_server(server)
         if trace:
             self.runtime.tracer.subscribe(self.trace)
         try:

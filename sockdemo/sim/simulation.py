@@ -83,7 +83,7 @@ class Simulation:
         self.runtime.tracer.subscribe(self._ready.append)
         self.server = sc.server_class()(self.runtime, sc.host, sc.port, sc.backlog,
                                         **sc.server_options)
-        self.trace.meta["server"] = f"{type(self.server).__module__}.{type(self.server).__qualname__}"  # for its views
+        self.trace.name_server(type(self.server))
         self.kernel.start_thread("main", self.server.start_listening)
         self.clients = [ClientRun(self.runtime.network, i, script, (sc.host, sc.port))
                         for i, script in enumerate(sc.clients, 1)]

@@ -54,6 +54,10 @@ class Trace:
             self(ev)
 
     # -- recording ---------------------------------------------------------
+
+    def name_server(self, server_class: type) -> None:
+        """Record which server class produced this run (its views find its source by it)."""
+        self.meta["server"] = f"{server_class.__module__}.{server_class.__qualname__}"
     def __call__(self, ev: Event) -> None:
         """Record one Event (a hand-built one); it must come after every one recorded."""
         with self._taking:
