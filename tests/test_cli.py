@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, main
+from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, exposure_warning, main
 from sockdemo.lab.demo import run_demo
 from sockdemo.lab.tuning import run_on_one_cpu
 from sockdemo.trace.recording import Trace
@@ -350,3 +350,45 @@ def test_a_closed_pipe_makes_the_console_quiet_not_the_server_fail():
     sink("lost")
     sink("lost too")
     sink.flush()
+
+
+# -- bad paths and exposed addresses fail early, in one line ---------------------
+
+@pytest.mark.parametrize("args, says", [
+    (["serve", "--trace", "no/such/dir/run.json"], "does not exist"),
+    (["demo", "--png", "no/such/dir/x.png"], "does not exist"),
+    (["demo", "--trace", "."], "is a folder"),
+    (["serve", "--trace", "/dev/null"], "not a regular file"),
+    (["serve", "--idle-timeout", "5"], "no limits"),
+    (["serve", "--mode", "fixed", "--idle-timeout", "0"], "more than 0"),
+    (["serve", "--mode", "echo", "--max-connections", "0"], "out of range"),
+])
+def test_bad_paths_and_options_fail_before_anything_starts(args, says):
+    result = run(*args)
+    assert result.returncode == 2, result
+    assert len(result.stderr.splitlines()) == 1 and says in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_serve_takes_the_limits_of_the_fixed_server(serve):
+    server = serve("--mode", "fixed", "--idle-timeout", "0.2", "--max-message", "8")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as idle:
+        server.expect(r"^Connection \d+ closed: idle for 0.2 s$")
+        assert idle.recv(16) == b""
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize("host, exposed", [
+    ("0.0.0.0", "every network interface"), ("::", "every network interface"),
+    ("192.0.2.7", "the network interface with address 192.0.2.7"),
+    ("example.test", "whatever example.test names"),
+])
+def test_a_bind_beyond_loopback_is_named_in_a_warning(host, exposed):
+    # Only the words are tested: tests never bind anything but loopback.
+    warning = exposure_warning(host)
+    assert warning is not None and exposed in warning and "--host 127.0.0.1" in warning
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_binds_need_no_warning(host):
+    assert exposure_warning(host) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
 import os
 import signal
 import sys
@@ -33,7 +34,6 @@ DEFAULT_PORT = 11000
 DEFAULT_BACKLOG = 10
 DEFAULT_LIMITS = Limits()
 LIMIT_OPTIONS = ("idle_timeout", "message_timeout", "max_message", "max_connections")
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _PROGRESS_MIN_CLIENTS = 50
 _PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line
 FLUSH_EVERY = 0.05         # seconds a console line may wait in stdout's buffer when it is no terminal
@@ -301,13 +301,29 @@ def _cmd_serve(args, parser) -> int:
         given = ", ".join("--" + name.replace("_", "-") for name in limits)
         parser.error(f"{given}: the seed server is the page's and has no limits; use --mode fixed or echo")
     args.server_options = limits
-    if args.host not in LOOPBACK:
-        print(f"sockdemo serve: warning: {args.host} is not a loopback address: any machine that can "
-              f"reach this one on it can connect (use --host 127.0.0.1 to keep it private)",
-              file=sys.stderr)
+    warning = exposure_warning(args.host)
+    if warning is not None:
+        print(f"sockdemo serve: warning: {warning}", file=sys.stderr)
 
     with server_process(args.cpu):
         return _serve(args)
+
+
+def exposure_warning(host: str) -> Optional[str]:
+    """What a bind to ``host`` exposes beyond this machine, in words; None for loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name: whatever it resolves to
+        if host == "localhost":
+            return None
+        exposed = f"whatever {host} names (any address of this machine it resolves to)"
+    else:
+        if address.is_loopback:
+            return None
+        exposed = ("every network interface of this machine" if address.is_unspecified
+                   else f"the network interface with address {host}")
+    return (f"listening on {exposed}: any machine that can reach it can connect to this server "
+            f"(use --host 127.0.0.1 to keep it private)")
 
 
 def _serve(args) -> int:
