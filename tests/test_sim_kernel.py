@@ -242,3 +242,22 @@ def test_a_thread_that_never_reaches_a_scheduling_point_is_named(k, monkeypatch)
     finally:
         release.set()
         k.threads["stuck"].thread.join(WAIT)
+
+
+def test_a_thread_that_comes_back_after_the_hand_off_timeout_cannot_take_the_baton(k, monkeypatch):
+    monkeypatch.setattr(kernel_module, "HANDOFF_TIMEOUT", 0.05)
+    release, seen = threading.Event(), []
+
+    def late():
+        release.wait(WAIT)
+        try:
+            k.checkpoint(k.threads["late"])
+        except ThreadInterrupted:
+            seen.append("interrupted")
+
+    k.start_thread("late", late)
+    with pytest.raises(RuntimeError, match="late ran"):
+        k.perform(k.pop_next())
+    release.set()
+    k.threads["late"].thread.join(WAIT)
+    assert seen == ["interrupted"]

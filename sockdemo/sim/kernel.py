@@ -43,6 +43,16 @@ __all__ = ["Kernel", "SimThread", "Entry", "us"]
 HANDOFF_TIMEOUT = 10.0   # real seconds a simulated thread may run between two scheduling points
 
 
+def _closed_gate() -> threading.Lock:
+    """A binary semaphore at 0: one thread waits with ``acquire``, another opens
+    it with ``release``. A plain lock does that several times cheaper than
+    ``threading.Semaphore`` (Python code around a Condition), and the baton
+    changes hands on every step."""
+    gate = threading.Lock()
+    gate.acquire()
+    return gate
+
+
 def us(seconds: float) -> int:
     """Seconds (float) to integer virtual microseconds."""
     return int(round(seconds * 1_000_000))
@@ -72,7 +82,7 @@ class SimThread:
         self.kernel = kernel
         self.name = name
         self.target = target
-        self.go = threading.Semaphore(0)
+        self.go = _closed_gate()
         self.value: Any = None
         self.just_resumed = False   # its next checkpoint is the step it was resumed for
         self.entry: Optional[Entry] = None   # its pending resume, if runnable or timed
@@ -119,7 +129,7 @@ class Kernel:
         self.closed = False
         self._heap: list[Entry] = []
         self._seq = itertools.count()
-        self._back = threading.Semaphore(0)
+        self._back = _closed_gate()   # a thread handing the baton back opens it
 
     # -- scheduling work ------------------------------------------------------
 
@@ -205,11 +215,16 @@ class Kernel:
     def candidates(self) -> list[Entry]:
         """Entries tied at the earliest time, first of each owner, in seq order."""
         self._clean()
-        if not self._heap:
+        heap = self._heap
+        if not heap:
             return []
-        t = self._heap[0].time
+        t = heap[0].time
+        # A heap's children are no earlier than their parent: if neither child
+        # of the root is due at t, nothing else is (the common case).
+        if all(child.time != t for child in heap[1:3]):
+            return [heap[0]]
         firsts: dict = {}
-        for e in self._heap:
+        for e in heap:
             if e.time == t and not e.cancelled:
                 best = firsts.get(e.owner)
                 if best is None or e.seq < best.seq:
@@ -264,6 +279,7 @@ class Kernel:
         ok = self._back.acquire(timeout=HANDOFF_TIMEOUT)
         self.current = None
         if not ok:
+            self.closing = True   # the baton is lost: the late thread must not take it again
             raise RuntimeError(f"simulated thread {st.name} ran {HANDOFF_TIMEOUT} s of real time without "
                                "reaching a scheduling point (does it block outside the runtime?)")
 
