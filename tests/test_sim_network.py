@@ -12,7 +12,8 @@ from sockdemo.trace.text import describe_error
 class Reader:
     """Accept one connection, wait ``delay`` seconds, then receive ``size`` bytes
     at a time until the peer is done (or ``reads`` receives), and close it.
-    With ``accept=False`` it only listens, so clients fill the backlog."""
+    With ``accept=False`` it only listens, so clients fill the backlog, and
+    closes the listener after ``delay`` seconds if one is given."""
 
     def __init__(self, runtime, host, port, backlog, *, accept=True, delay=0.0, size=1024, reads=None):
         self.runtime, self.address, self.backlog = runtime, (host, port), backlog
@@ -26,6 +27,9 @@ class Reader:
         listener.bind(self.address)
         listener.listen(self.backlog)
         if not self.accept:
+            if self.delay:
+                rt.sleep(self.delay)
+                listener.close()
             return
         conn = listener.end_accept(listener.begin_accept(None))
         if self.delay:
@@ -119,3 +123,14 @@ def test_closing_with_unread_data_resets_the_connection():
     assert error["error"] == "ConnectionResetError: the server reset the connection"
     assert error.t - close.t == 100
     assert sim.trace.of_kind("client_eof") == []
+
+
+def test_closing_the_listener_resets_its_backlog_in_the_same_step():
+    sim = run(Client.text("one", end="eof"), Client.text("two", at=0.001, end="eof"),
+              reader={"accept": False, "delay": 0.01})
+    closes = [(e.thread, e.conn, e.t) for e in sim.trace.of_kind("close")]
+    t = closes[0][2]
+    assert closes == [("main", None, t), ("main", 1, t), ("main", 2, t)]
+    resets = sorted((e.thread, e.t - t, e["error"]) for e in sim.trace.of_kind("client_error"))
+    assert resets == [(f"client-{i}", 100, "ConnectionResetError: the server reset the connection")
+                      for i in (1, 2)]   # each had written: unread data
