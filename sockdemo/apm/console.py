@@ -3,8 +3,8 @@
 Mirrors System.Console's output side. Every line is kept (``lines``), traced as
 a ``console`` event and handed to an optional sink (stdout for the command
 line, a live output area in a notebook). ``WriteLine`` is a scheduling point:
-its runtime's ``checkpoint`` is called first (none for a console without one,
-such as the asyncio twin's).
+it first calls the ``checkpoint`` it was given, its runtime's (the asyncio
+twin, which has no runtime, gives none).
 """
 from __future__ import annotations
 

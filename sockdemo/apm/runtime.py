@@ -12,8 +12,8 @@ callback on a pool thread (trace its slice, and decide what an unhandled
 error does). A world supplies the sockets, the pool, the clock and blocking.
 
 ``checkpoint()`` marks a point of the .NET API where a real thread could be
-pre-empted (docs/ARCHITECTURE.md, "Scheduling points", lists them; the
-primitives call it first thing). Real threads are pre-empted by the
+pre-empted (docs/ARCHITECTURE.md, "Scheduling points", lists them; each
+primitive calls it before it acts). Real threads are pre-empted by the
 operating system wherever it likes, so here it does nothing; the simulator
 hands its baton back to the kernel there.
 
