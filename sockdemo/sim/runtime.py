@@ -127,6 +127,11 @@ class SimRuntime(Runtime):
             raise RuntimeError("this runtime has stopped; start a new one")
         return SimSocket(self, family=family)
 
+    def manual_reset_event(self, initial: bool = False, name: str = "event"):
+        event = super().manual_reset_event(initial, name)
+        event._flag.name = name   # so a deadlock report says "main waits on allDone"
+        return event
+
     def start_timer(self, seconds, callback, state=None, conn=None) -> Timer:
         k = self.kernel
         timer = SimTimer(callback, state, self._next_op_id(), conn, k.now + us(seconds))
@@ -148,11 +153,6 @@ class SimRuntime(Runtime):
         k.block(st, us(seconds))
 
     # -- the world's primitives ------------------------------------------------
-
-    def manual_reset_event(self, initial: bool = False, name: str = "event"):
-        event = super().manual_reset_event(initial, name)
-        event._flag.name = name   # so a deadlock report says "main waits on allDone"
-        return event
 
     def _new_flag(self, initial: bool) -> SimFlag:
         return SimFlag(self.kernel, initial)
