@@ -65,10 +65,15 @@ def test_close_mid_run_stops_every_thread():
 
 
 # A schedule of one_client in which the message is printed before main's second
-# "Waiting for a connection..." (the default order prints it after).
-READ_FIRST = (["client-1"] + ["main"] * 6 + ["engine"] + ["pool-1"] * 5
-              + ["client-1", "engine", "engine"] + ["pool-1"] * 4
-              + ["pool-2", "pool-1", "pool-2", "pool-2"])
+# "Waiting for a connection..." (the default order prints it after). One choice
+# is one step: the code from one checkpoint to the next.
+READ_FIRST = (["client-1"]                  # connect
+              + ["main"] * 6                # print, listen, reset, print, begin_accept, wait_one
+              + ["engine"]                  # the accept completes
+              + ["pool-1"] * 5              # AcceptCallback: entry, end_accept, set, begin_receive, exit
+              + ["client-1", "engine", "engine"]   # write and half-close; the bytes, then the FIN, arrive
+              + ["pool-1"] * 3              # ReadCallback: entry, end_receive, begin_receive (the 0 bytes at once)
+              + ["pool-2", "pool-1", "pool-2", "pool-2"])  # the next ReadCallback prints, as pool-1 leaves
 
 
 def test_replay_runs_each_choice_even_after_a_step_of_several_events():

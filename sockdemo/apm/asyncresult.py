@@ -7,7 +7,9 @@ completion, ``is_completed`` and ``completed_synchronously`` the two flags.
 error, and refuses a second call, as .NET does.
 
 The wait handle is made only when someone asks for it: the common path (the
-callback calls ``end_*`` after completion) never needs one.
+callback calls ``end_*`` after completion) never needs one. Setting it and the
+wait inside ``end_*`` are part of a socket call, not scheduling points of
+their own (``ManualResetEvent._set``, ``_wait``).
 """
 from __future__ import annotations
 
@@ -57,14 +59,14 @@ class AsyncResult:
             # is_completed, we read is_completed after setting _handle, so one
             # of us sees the other and the handle is never left unset.
             if self.is_completed:
-                handle.set()
+                handle._set()
         return self._handle
 
     def _mark_completed(self, result, error: Optional[BaseException]) -> None:
         self._result, self._error = result, error
         self.is_completed = True
         if self._handle is not None:
-            self._handle.set()
+            self._handle._set()
 
     def _invoke(self) -> None:
         self.callback(self)
@@ -76,7 +78,7 @@ class AsyncResult:
             raise InvalidOperationError(f"end_{op} can only be called once for each asynchronous operation")
         self._ended = True
         if not self.is_completed:
-            self.async_wait_handle.wait_one()
+            self.async_wait_handle._wait(None)
         if self._error is not None:
             raise self._error
         return self._result

@@ -2,7 +2,9 @@
 
 Mirrors System.Console's output side. Every line is kept (``lines``), traced as
 a ``console`` event and handed to an optional sink (stdout for the command
-line, a live output area in a notebook).
+line, a live output area in a notebook). ``WriteLine`` is a scheduling point:
+it first calls the ``checkpoint`` it was given, its runtime's (the asyncio
+twin, which has no runtime, gives none).
 """
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ __all__ = ["Console"]
 
 
 class Console:
-    def __init__(self, tracer, sink: Optional[Callable[[str], None]] = None):
+    def __init__(self, tracer, sink: Optional[Callable[[str], None]] = None,
+                 checkpoint: Optional[Callable[[], None]] = None):
         self._tracer = tracer
+        self._checkpoint = checkpoint or _no_checkpoint
         self.sink = sink
         self.lines: list[str] = []
         self._lock = threading.Lock()
 
     def write_line(self, text: str = "") -> None:
+        self._checkpoint()
         text = str(text)
         self._tracer.emit(kinds.CONSOLE, text=text)
         with self._lock:  # keep lines and sink in the same order
@@ -31,3 +36,7 @@ class Console:
     @property
     def text(self) -> str:
         return "".join(line + "\n" for line in self.lines)
+
+
+def _no_checkpoint() -> None:
+    pass

@@ -6,6 +6,11 @@ and says whether it was. The blocking itself belongs to the runtime (a real
 ``threading.Event`` or the simulator's baton), so the same class, and the same
 trace events, serve both worlds. Events are emitted *before* acting, so a
 waiter woken by ``set`` is always traced after the ``set`` that woke it.
+``set``, ``reset`` and ``wait_one`` are scheduling points (the runtime's
+``checkpoint``, first thing); waking from ``wait_one`` is not one of its own:
+the thread was resumed for it. An ``AsyncResult`` sets and waits on its
+handle as part of a socket call, which is the scheduling point, so it uses
+``_set`` and ``_wait``: the same without the checkpoint.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class ManualResetEvent:
     def __init__(self, runtime, initial: bool = False, name: str = "event"):
         self.name = name
         self._tracer = runtime.tracer
+        self._checkpoint = runtime.checkpoint
         self._flag = runtime._new_flag(initial)
 
     def __repr__(self) -> str:
@@ -31,17 +37,26 @@ class ManualResetEvent:
         return self._flag.is_set()
 
     def set(self) -> bool:
-        self._tracer.emit(kinds.SET, event=self.name)
-        self._flag.set()
+        self._checkpoint()
+        self._set()
         return True
 
+    def _set(self) -> None:
+        self._tracer.emit(kinds.SET, event=self.name)
+        self._flag.set()
+
     def reset(self) -> bool:
+        self._checkpoint()
         self._tracer.emit(kinds.RESET, event=self.name)
         self._flag.clear()
         return True
 
     def wait_one(self, timeout: Optional[float] = None) -> bool:
         """Block until set; ``timeout`` in seconds (None waits forever)."""
+        self._checkpoint()
+        return self._wait(timeout)
+
+    def _wait(self, timeout: Optional[float]) -> bool:
         self._tracer.emit(kinds.WAIT, event=self.name, timeout=timeout)
         try:
             signaled = self._flag.wait(timeout)

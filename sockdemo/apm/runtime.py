@@ -11,6 +11,12 @@ it, then run its callback inline or queue it to the pool) and running a
 callback on a pool thread (trace its slice, and decide what an unhandled
 error does). A world supplies the sockets, the pool, the clock and blocking.
 
+``checkpoint()`` marks a point of the .NET API where a real thread could be
+pre-empted (docs/ARCHITECTURE.md, "Scheduling points", lists them; each
+primitive calls it before it acts). Real threads are pre-empted by the
+operating system wherever it likes, so here it does nothing; the simulator
+hands its baton back to the kernel there.
+
 The unhandled-error policy mirrors .NET at a distance: an exception escaping a
 callback kills a .NET process. Here it is always recorded (an ``error`` event
 and ``runtime.unhandled_errors``); with ``unhandled="stop"`` it also stops the
@@ -47,11 +53,12 @@ class Timer:
 
 class Runtime:
     def __init__(self, clock_us: Optional[Callable[[], int]] = None, *, inline_completion: bool = False,
-                 unhandled: str = "record", sink: Optional[Callable[[str], None]] = None):
+                 unhandled: str = "record", sink: Optional[Callable[[str], None]] = None,
+                 thread_name: Optional[Callable[[], str]] = None):
         if unhandled not in ("record", "stop"):
             raise ValueError(f"unhandled must be 'record' or 'stop', not {unhandled!r}")
-        self.tracer = Tracer(clock_us)
-        self.console = Console(self.tracer, sink)
+        self.tracer = Tracer(clock_us, thread_name)
+        self.console = Console(self.tracer, sink, self.checkpoint)
         self.inline_completion = inline_completion
         self.unhandled = unhandled
         self.unhandled_errors: list[BaseException] = []
@@ -77,6 +84,9 @@ class Runtime:
     def sleep(self, seconds: float) -> None:
         """``Thread.Sleep``; raises ``ThreadInterrupted`` if the runtime stops meanwhile."""
         raise NotImplementedError
+
+    def checkpoint(self) -> None:
+        """A scheduling point: another thread may run here (see the module's note)."""
 
     # -- shared by both worlds -------------------------------------------------
 
@@ -117,9 +127,10 @@ class Runtime:
 
     def _run_callback(self, item) -> None:
         """Run one callback (an ``AsyncResult``'s or a ``Timer``'s) on this thread."""
-        emit = self.tracer.emit
+        emit, checkpoint = self.tracer.emit, self.checkpoint
         name = callback_name(item.callback)
         conn = item.conn
+        checkpoint()
         emit(kinds.CALLBACK_START, conn, name=name, id=item.id)
         try:
             item._invoke()
@@ -129,6 +140,7 @@ class Runtime:
             if self.unhandled == "stop":
                 self._stop_from_callback()
         finally:
+            checkpoint()
             emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
 
     # -- what a world provides -------------------------------------------------

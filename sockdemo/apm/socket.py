@@ -10,6 +10,11 @@ the ``begin``/``end`` of every operation and enforces the rules (a closed
 socket refuses new work with ``ObjectDisposedError``; ``end_*`` once). How an
 operation actually completes is the runtime's business: a subclass implements
 ``_start(ar)`` and later calls ``runtime._complete(ar, result, error)``.
+
+Every ``begin_*`` and ``end_*``, ``shutdown`` and ``close`` is a scheduling
+point: each calls the runtime's ``checkpoint`` once its arguments are checked
+and before the operation, so a thread pre-empted there may find the socket
+closed by then, as a .NET thread may (a world's ``listen`` does the same).
 """
 from __future__ import annotations
 
@@ -74,11 +79,18 @@ class Socket:
         return self._end(ar, "connect")
 
     def shutdown(self, how: int) -> None:
+        self.runtime.checkpoint()
         self._check_open()
         self.runtime.tracer.emit(kinds.SHUTDOWN, self.conn, how=_HOW_NAMES.get(how, how))
         self._shutdown(how)
 
     def close(self) -> None:
+        self.runtime.checkpoint()
+        self._dispose()
+
+    def _dispose(self) -> None:
+        """``close`` without its scheduling point: for a world closing sockets as
+        part of one call (a listener's close resets its backlog)."""
         if self.closed:
             return
         self.closed = True
@@ -88,8 +100,9 @@ class Socket:
     # -- shared machinery ------------------------------------------------------
 
     def _begin(self, op: str, callback, state, args: tuple = (), nbytes=None) -> AsyncResult:
-        self._check_open()
         rt = self.runtime
+        rt.checkpoint()
+        self._check_open()
         ar = AsyncResult(self, op, callback, state, rt._next_op_id())
         ar._args = args
         tracer = rt.tracer
@@ -102,6 +115,7 @@ class Socket:
     def _end(self, ar: AsyncResult, op: str):
         if ar.socket is not self:
             raise ValueError(f"end_{op} was given the result of another socket's operation")
+        self.runtime.checkpoint()
         tracer = self.runtime.tracer
         try:
             result = ar._end(op)

@@ -8,8 +8,12 @@ system's scheduler. Shaped after SimPy's ``core.py``: a heap of
   a real Python thread, because the servers are ordinary blocking code that
   must run unchanged. Only one of them holds the *baton* at a time: the kernel
   hands it over (``_switch``) and waits until the thread hands it back at its
-  next scheduling point (``yield_point``, ``block``) or ends. So the real
+  next scheduling point (``checkpoint``, ``block``) or ends. So the real
   threads never race, and the order of everything is the kernel's choice.
+- A thread just resumed keeps the baton through its first ``checkpoint``: it
+  was resumed for that step (a thread started runs to its second checkpoint,
+  a worker woken for a callback runs through the callback's entry). So a
+  step of a thread is its code from one scheduling point to the next.
 - The network and the scripted clients are *actions*: plain functions the
   kernel runs inline, on its own thread, under a name (``engine``,
   ``client-3``) that the tracer uses instead of the real thread's name.
@@ -18,8 +22,9 @@ system's scheduler. Shaped after SimPy's ``core.py``: a heap of
   *owner* (one thread, one direction of one connection) keep their order,
   as TCP keeps a stream's bytes in order.
 - Stopping (``close``) hands the baton to every parked thread with the
-  ``closing`` flag up: each raises ``ThreadInterrupted`` where it waits,
-  unwinds without any further scheduling, and is joined.
+  ``closing`` flag up: each raises ``ThreadInterrupted`` where it waits (and
+  again at any checkpoint it reaches while unwinding, so it does nothing
+  more), and is joined.
 
 Times are integer microseconds.
 """
@@ -36,6 +41,16 @@ from ..apm.errors import ThreadInterrupted
 __all__ = ["Kernel", "SimThread", "Entry", "us"]
 
 HANDOFF_TIMEOUT = 10.0   # real seconds a simulated thread may run between two scheduling points
+
+
+def _closed_gate() -> threading.Lock:
+    """A binary semaphore at 0: one thread waits with ``acquire``, another opens
+    it with ``release``. A plain lock does that several times cheaper than
+    ``threading.Semaphore`` (Python code around a Condition), and the baton
+    changes hands on every step."""
+    gate = threading.Lock()
+    gate.acquire()
+    return gate
 
 
 def us(seconds: float) -> int:
@@ -67,9 +82,9 @@ class SimThread:
         self.kernel = kernel
         self.name = name
         self.target = target
-        self.go = threading.Semaphore(0)
+        self.go = _closed_gate()
         self.value: Any = None
-        self.token = False        # resumed and not yet emitted: the next emit needs no yield
+        self.just_resumed = False   # its next checkpoint is the step it was resumed for
         self.entry: Optional[Entry] = None   # its pending resume, if runnable or timed
         self.done = False
         self.failure: Optional[BaseException] = None
@@ -114,7 +129,7 @@ class Kernel:
         self.closed = False
         self._heap: list[Entry] = []
         self._seq = itertools.count()
-        self._back = threading.Semaphore(0)
+        self._back = _closed_gate()   # a thread handing the baton back opens it
 
     # -- scheduling work ------------------------------------------------------
 
@@ -156,12 +171,15 @@ class Kernel:
         cur = self.current
         return cur if isinstance(cur, SimThread) and cur.thread is threading.current_thread() else None
 
-    def yield_point(self, st: SimThread) -> None:
-        """Give the baton back; resume one step of cpu later (or later still)."""
+    def checkpoint(self, st: SimThread) -> None:
+        """A scheduling point of ``st``: give the baton back and resume one step
+        of cpu later (or later still), unless ``st`` was just resumed."""
         if self.closing:
             raise ThreadInterrupted()
-        self._resume_at(st, self.now + self.cpu_us, None)
-        self._park(st)
+        if not st.just_resumed:
+            self._resume_at(st, self.now + self.cpu_us, None)
+            self._park(st)
+        st.just_resumed = False
 
     def block(self, st: SimThread, timeout_us: Optional[int] = None, on_timeout=None):
         """Give the baton back until ``wake`` (its value is returned) or the timeout
@@ -197,11 +215,16 @@ class Kernel:
     def candidates(self) -> list[Entry]:
         """Entries tied at the earliest time, first of each owner, in seq order."""
         self._clean()
-        if not self._heap:
+        heap = self._heap
+        if not heap:
             return []
-        t = self._heap[0].time
+        t = heap[0].time
+        # A heap's children are no earlier than their parent: if neither child
+        # of the root is due at t, nothing else is (the common case).
+        if all(child.time != t for child in heap[1:3]):
+            return [heap[0]]
         firsts: dict = {}
-        for e in self._heap:
+        for e in heap:
             if e.time == t and not e.cancelled:
                 best = firsts.get(e.owner)
                 if best is None or e.seq < best.seq:
@@ -249,13 +272,14 @@ class Kernel:
 
     def _switch(self, st: SimThread, value) -> None:
         st.value = value
-        st.token = True
+        st.just_resumed = True
         st.waiting_on = None
         self.current = st
         st.go.release()
         ok = self._back.acquire(timeout=HANDOFF_TIMEOUT)
         self.current = None
         if not ok:
+            self.closing = True   # the baton is lost: the late thread must not take it again
             raise RuntimeError(f"simulated thread {st.name} ran {HANDOFF_TIMEOUT} s of real time without "
                                "reaching a scheduling point (does it block outside the runtime?)")
 

@@ -127,6 +127,7 @@ class SimSocket(Socket):
         self.net.listeners[self._local] = self
 
     def listen(self, backlog: int = 10) -> None:
+        self.runtime.checkpoint()
         self._check_open()
         if self._local is None:
             raise OSError(errno.EINVAL, "Invalid argument: bind before listen")
@@ -150,7 +151,7 @@ class SimSocket(Socket):
         if self.listening and net.listeners.get(self._local) is self:
             del net.listeners[self._local]
             for waiting in list(self.backlog):
-                waiting.close()
+                waiting._dispose()
             self.backlog.clear()
         pending = [ar for ar in (self._reader, self._writer) if ar is not None]
         self._reader = self._writer = None

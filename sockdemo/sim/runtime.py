@@ -2,16 +2,18 @@
 
 Mirrors the same .NET machinery as ``RealRuntime`` (sockets, the worker pool,
 ``ManualResetEvent``, ``Thread.Sleep``, ``System.Threading.Timer``), but every
-piece runs on the simulator's kernel (``sim_kernel``), so a run is a pure
+piece runs on the simulator's kernel (``kernel.py``), so a run is a pure
 function of its scenario and seed.
 
-Scheduling points: every traced event. The tracer here hands the baton back
-to the kernel *before* it emits (unless the thread was just resumed: its
-first event is what it was resumed for), so one kernel step is one event, and
-the seeded tie-breaking can interleave threads between any two runtime calls
-(``begin_*``, ``end_*``, ``wait_one``, ``set``, ``reset``, callback entry and
-exit, console output, ``sleep``). The scheduling does not depend on who
-listens: the kernel always yields, hooks or not.
+Scheduling points are the runtime's ``checkpoint()`` calls, made by the
+primitives (docs/ARCHITECTURE.md lists them): on a simulated thread
+(``main``, ``pool-N``) it hands the baton back to the kernel, unless the
+thread was just resumed (that checkpoint is the step it was resumed for). So
+one kernel step is the code between two checkpoints, and may emit several
+events (a receive completed at once, a ``wake``, a ``message``). The kernel's
+actions (``engine``, ``client-N``) run inline and never yield. The tracer
+only records, on the virtual clock, under the running thread's or actor's
+name: who listens, and which event kinds exist, cannot change a run.
 
 The virtual pool has ``ThreadPool``'s rules: workers ``pool-1`` ... made on
 demand while fewer than the minimum exist and work waits, then no more; with
@@ -23,9 +25,7 @@ import socket as _os
 import threading
 from typing import Optional
 
-from ..apm.console import Console
 from ..apm.errors import ThreadInterrupted
-from ..trace.tracer import Tracer
 from ..apm.runtime import Runtime, Timer
 from .kernel import Kernel, SimThread, us
 from .network import Network, SimSocket
@@ -37,32 +37,6 @@ __all__ = ["SimRuntime", "SimFlag", "INJECTION_DELAY_US"]
 INJECTION_DELAY_US = 500_000
 
 
-class SimTracer(Tracer):
-    """The tracer on the virtual clock; each emit is a scheduling point."""
-
-    def __init__(self, kernel: Kernel):
-        super().__init__(lambda: kernel.now)
-        self._kernel = kernel
-
-    def emit(self, kind: str, conn=None, nbytes=None, **info) -> None:
-        k = self._kernel
-        if k.closing:
-            return   # unwinding after close: nothing more happens
-        st = k.current_thread()
-        if st is not None:
-            if not st.token:
-                k.yield_point(st)
-            st.token = False
-            if kind == kinds.WAIT:
-                st.waiting_on = info.get("event")
-            thread = st.name
-        elif k.current is not None:
-            thread = k.current.name
-        else:
-            thread = threading.current_thread().name
-        self.emit_as(thread, kind, conn, nbytes, info)
-
-
 class SimFlag:
     """The blocking half of a ``ManualResetEvent``, on the baton."""
 
@@ -70,6 +44,7 @@ class SimFlag:
         self._kernel = kernel
         self._set = bool(initial)
         self._waiters: list[SimThread] = []
+        self.name = "event"   # its ManualResetEvent's, for the deadlock report
 
     def is_set(self) -> bool:
         return self._set
@@ -95,6 +70,7 @@ class SimFlag:
         if timeout is not None and timeout <= 0:
             return False
         self._waiters.append(st)
+        st.waiting_on = self.name
         try:
             return bool(k.block(st, None if timeout is None else us(timeout), on_timeout=False))
         finally:
@@ -120,10 +96,7 @@ class SimRuntime(Runtime):
                  inline_completion: bool = False, unhandled: str = "record", sink=None):
         self.kernel = Kernel(seed, cpu_us)
         super().__init__(lambda: self.kernel.now, inline_completion=inline_completion,
-                         unhandled=unhandled, sink=sink)
-        # The base made a wall-clock-agnostic Tracer; ours also schedules.
-        self.tracer = SimTracer(self.kernel)
-        self.console = Console(self.tracer, sink)
+                         unhandled=unhandled, sink=sink, thread_name=self._thread_name)
         self.pool = SimPool(self.kernel, self._run_callback, pool,
                             inject_after_us=INJECTION_DELAY_US if inject else None)
         self.network = Network(self, latency_us, rcvbuf)
@@ -134,12 +107,30 @@ class SimRuntime(Runtime):
     def now_us(self) -> int:
         return self.kernel.now
 
+    def _thread_name(self) -> str:
+        """Who an event is from: the simulated thread or the actor running now
+        (an actor runs on the kernel's own thread), else the real thread."""
+        running = self.kernel.current
+        return running.name if running is not None else threading.current_thread().name
+
+    def checkpoint(self) -> None:
+        st = self.kernel.current_thread()
+        # Only simulated threads yield: an actor runs inline on the kernel's
+        # own thread, and code outside the simulation holds no baton to give.
+        if st is not None:
+            self.kernel.checkpoint(st)
+
     # -- for servers -----------------------------------------------------------
 
     def socket(self, family=_os.AF_INET) -> SimSocket:
         if self.stopping:
             raise RuntimeError("this runtime has stopped; start a new one")
         return SimSocket(self, family=family)
+
+    def manual_reset_event(self, initial: bool = False, name: str = "event"):
+        event = super().manual_reset_event(initial, name)
+        event._flag.name = name   # so a deadlock report says "main waits on allDone"
+        return event
 
     def start_timer(self, seconds, callback, state=None, conn=None) -> Timer:
         k = self.kernel
@@ -159,6 +150,7 @@ class SimRuntime(Runtime):
         st = k.current_thread()
         if st is None:
             raise RuntimeError("only a simulated thread (main, pool-N) can sleep in the simulator")
+        self.checkpoint()
         self.tracer.emit(kinds.SLEEP, seconds=seconds)
         st.waiting_on = "sleep"
         k.block(st, us(seconds))
@@ -177,6 +169,8 @@ class SimRuntime(Runtime):
         self.stop_reason = "an unhandled error in a callback stopped the server (unhandled='stop')"
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Interrupt every simulated thread and join the real ones; idempotent."""
+        """Interrupt every simulated thread and join the real ones; idempotent.
+        Nothing is traced from here on: the threads unwind, they do not act."""
         self.stopping = True
+        self.tracer.close()
         self.kernel.close(timeout)

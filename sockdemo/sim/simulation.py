@@ -8,6 +8,10 @@ Mirrors no .NET piece: it is the debugger the page's reader never had.
     result = sim.run()    # to the end: finished, or deadlock with who waits on what
     sim.trace.save("two_clients.json")
 
+The kernel runs a thread from one scheduling point to the next (the
+primitives' checkpoints) and an actor one action at a time; either may emit
+several events, which ``step`` hands out one per call, in order.
+
 With ``choose=True`` the learner is the scheduler: ``runnable()`` lists the
 threads (and network actors) that could go next, ``step(thread="pool-2")``
 runs that one (the Deadlock Empire game), and ``replay(["client-1", "main"])``
@@ -167,9 +171,10 @@ class Simulation:
         """Run the threads named in ``choices`` one step each, in order (needs
         ``choose=True``); return every event performed meanwhile, in order.
 
-        One step of an actor can perform several events (a client connects,
-        writes and half-closes at one instant); ``step`` then hands them out one
-        per call and ignores any choice until they are out (``peek().done``).
+        One step can perform several events (a client writes and half-closes
+        at one instant; a ``begin_receive`` finds its bytes there and completes
+        at once); ``step`` then hands them out one per call and ignores any
+        choice until they are out (``peek().done``).
         ``replay`` hands those out first, so each choice really runs its
         thread, and hands out what the last choice left too. A choice that
         cannot run at its turn raises ``ValueError`` naming it, its position and
