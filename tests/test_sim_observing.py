@@ -39,6 +39,7 @@ def test_extra_listeners_do_not_change_the_trace(name, seed):
     def listen(sim):
         sim.runtime.tracer.subscribe(lambda event: None)
         sim.runtime.tracer.subscribe(second)
+        second.meta.update(sim.trace.meta)   # the same run, so the same server named
 
     plain = run(name, seed).trace.dumps()
     assert run(name, seed, listen).trace.dumps() == plain
