@@ -134,3 +134,27 @@ def test_ipv6_loopback_works(server):
     send_message(handle.address, b"over six")
     [message] = wait_for(handle, lambda e: e.kind == "message", "the message")
     assert message["text"] == "over six"
+
+
+def test_a_callback_running_at_stop_gets_an_end_marked_cut(server):
+    from sockdemo.servers.broken import SleepyServer
+    from sockdemo.views.stepper_state import state_at
+    handle = server("seed", pool=1, server=SleepyServer)
+    with Client(handle.address) as client:
+        client.send(b"slow").half_close()
+        [start] = wait_for(handle, lambda e: e.kind == "callback_start" and e["name"] == "ReadCallback",
+                           "the sleeping ReadCallback")
+        handle.stop()
+    [end] = [e for e in handle.trace.of_kind("callback_end") if e["id"] == start["id"]]
+    assert end.thread == start.thread and end.get("cut") is True
+    last = state_at(handle.trace, len(handle.trace))
+    assert last.thread(start.thread).activity != "running", last.thread(start.thread)
+
+
+def test_a_callback_that_returned_is_never_marked_cut(server):
+    handle = server("seed", pool=2)
+    send_message(handle.address, b"quick")
+    wait_for(handle, lambda e: e.kind == "close" and e.conn is not None, "the handler's close")
+    wait_for(handle, lambda e: e.kind == "callback_end" and e["name"] == "ReadCallback", "its end", count=2)
+    handle.stop()
+    assert not [e for e in handle.trace.of_kind("callback_end") if e.get("cut")]

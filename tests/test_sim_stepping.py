@@ -141,3 +141,14 @@ def test_replay_needs_the_scheduler_mode():
     with Simulation("one_client") as sim:
         with pytest.raises(ValueError, match="choose=True"):
             sim.replay(["client-1"])
+
+
+def test_closing_a_simulation_mid_callback_ends_that_slice_marked_cut():
+    from sockdemo.sim.simulation import Simulation
+    sim = Simulation("starved_pool", seed=0)
+    while not any(e.kind == "sleep" for e in sim.trace.events):
+        assert sim.step() is not None, "the ReadCallback never went to sleep"
+    [start] = [e for e in sim.trace.of_kind("callback_start") if e["name"] == "ReadCallback"]
+    sim.close()
+    [end] = [e for e in sim.trace.of_kind("callback_end") if e["id"] == start["id"]]
+    assert end.thread == start.thread and end.get("cut") is True

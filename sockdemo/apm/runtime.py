@@ -64,6 +64,10 @@ class Runtime:
         self.unhandled_errors: list[BaseException] = []
         self._op_ids = itertools.count(1)
         self._conn_ids = itertools.count(1)
+        # The callbacks running now, so that a stop can end their slices
+        # (token -> (thread, callback name, op id, conn)); dict calls are atomic.
+        self._running: dict[int, tuple] = {}
+        self._running_tokens = itertools.count()
 
     # -- for servers -----------------------------------------------------------
 
@@ -131,6 +135,8 @@ class Runtime:
         name = callback_name(item.callback)
         conn = item.conn
         checkpoint()
+        token = next(self._running_tokens)
+        self._running[token] = (self.tracer.current_thread_name(), name, item.id, conn)
         emit(kinds.CALLBACK_START, conn, name=name, id=item.id)
         try:
             item._invoke()
@@ -141,7 +147,19 @@ class Runtime:
                 self._stop_from_callback()
         finally:
             checkpoint()
-            emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
+            if self._running.pop(token, None) is not None:  # else a stop has ended it already
+                emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
+
+    def end_running_callbacks(self) -> None:
+        """End the slice of every callback still running, marked ``cut``: a stop is
+        beginning, and the trace must not show a thread running a callback forever.
+        The innermost first, so nested (inline) callbacks close in order."""
+        for token in reversed(list(self._running)):
+            running = self._running.pop(token, None)
+            if running is not None:
+                thread, name, op_id, conn = running
+                self.tracer.emit_as(thread, kinds.CALLBACK_END, conn, None,
+                                    {"name": name, "id": op_id, "cut": True})
 
     # -- what a world provides -------------------------------------------------
 

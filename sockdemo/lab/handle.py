@@ -142,7 +142,9 @@ class ServerHandle(BackgroundServer):
 
         The trace ends where stopping begins: tearing the server down (the
         sockets closed under pending operations, the main thread interrupted)
-        is the lab's doing, not the sample's, and would only clutter the run."""
+        is the lab's doing, not the sample's, and would only clutter the run.
+        A callback still running then gets its end, marked ``cut``."""
+        self.runtime.end_running_callbacks()
         self.runtime.tracer.unsubscribe(self.trace)
         self.runtime.stop(timeout)
         if self._main is not None and self._main is not threading.current_thread():

@@ -172,5 +172,6 @@ class SimRuntime(Runtime):
         """Interrupt every simulated thread and join the real ones; idempotent.
         Nothing is traced from here on: the threads unwind, they do not act."""
         self.stopping = True
+        self.end_running_callbacks()
         self.tracer.close()
         self.kernel.close(timeout)

@@ -80,6 +80,10 @@ class Tracer:
         self._delivering = threading.local()  # this thread's events waiting for the hooks
         self.closed = False
 
+    def current_thread_name(self) -> str:
+        """The name this tracer gives the thread that calls it."""
+        return self._thread_name()
+
     def _wall_us(self) -> int:
         return (perf_counter_ns() - self._origin_ns) // 1000
 
