@@ -1,4 +1,5 @@
 import json
+import os
 import threading
 
 import pytest
@@ -275,3 +276,61 @@ def test_loading_garbage_raises_value_error_naming_the_file(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError, match="bad.json"):
         Trace.load(path)
+
+
+# -- bad files and failed saves -------------------------------------------------
+
+@pytest.mark.parametrize("text, says", [
+    ("[" * 100_000, "nested too deeply"),
+    ('{"traceEvents": [], "otherData": {"x": NaN}}', "NaN"),
+    ('{"traceEvents": [], "otherData": {"x": Infinity}}', "Infinity"),
+    ('{"traceEvents": {"not": "a list"}}', "traceEvents"),
+    ('{"traceEvents": [1, 2]}', "not an object"),
+    ('{"traceEvents": [{"ph": "i", "ts": 1.5, "tid": 1, "args": {}}]}', ""),
+    ("\xff\xfe not text", ""),
+    ("", ""),
+])
+def test_a_malformed_file_is_a_value_error_naming_the_file(tmp_path, text, says):
+    path = tmp_path / "bad.json"
+    path.write_bytes(text.encode("latin-1") if text.startswith("\xff") else text.encode("utf-8"))
+    with pytest.raises(ValueError) as caught:
+        Trace.load(path)
+    assert str(path) in str(caught.value) and says in str(caught.value)
+
+
+def test_a_fifo_or_a_folder_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    for path in (fifo, tmp_path, tmp_path / "missing.json"):
+        with pytest.raises(ValueError, match=str(path)):
+            Trace.load(path)
+
+
+@pytest.mark.parametrize("failing", ["dumps", "rename"])
+def test_a_failed_save_leaves_the_existing_file_as_it_was(tmp_path, monkeypatch, failing):
+    path = tmp_path / "run.json"
+    path.write_text("the old trace", encoding="utf-8")
+    trace = Trace([Event(1, 0, "chunk", "pool-1", 1, 3)])
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    if failing == "dumps":
+        monkeypatch.setattr(Trace, "dumps", fail)
+    else:
+        monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        trace.save(path)
+    monkeypatch.undo()
+    assert path.read_text(encoding="utf-8") == "the old trace"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"], "the temporary file was left behind"
+
+
+def test_an_array_form_trace_cut_short_still_loads(tmp_path):
+    whole = Trace([Event(1, 5, "accept", "pool-1", 1, None, {"peer": ["127.0.0.1", 5]}),
+                   Event(2, 9, "chunk", "pool-1", 1, 4, {"data": "abcd"})]).to_chrome()
+    entries = [json.dumps(e) for e in whole["traceEvents"]]
+    path = tmp_path / "cut.json"
+    path.write_text("[\n" + ",\n".join(entries) + ",\n", encoding="utf-8")  # killed before "]"
+    loaded = Trace.load(path)
+    assert [e.kind for e in loaded.events] == ["accept", "chunk"]

@@ -1,17 +1,25 @@
 """The exceptions of the APM world, spelled as Python errors.
 
-.NET                              Python
---------------------------------  ------------------------------------------
-ObjectDisposedException           ObjectDisposedError (an OSError: EBADF)
-InvalidOperationException         InvalidOperationError
-ThreadInterruptedException        ThreadInterrupted (a BaseException, so the
-                                  sample's ``catch (Exception e)`` does not
-                                  swallow the stop of a server)
-SocketException (reset)           ConnectionResetError, Python's own
+=====================================  ==========================================
+.NET                                   Python
+=====================================  ==========================================
+ObjectDisposedException                ObjectDisposedError (an OSError: EBADF)
+InvalidOperationException              InvalidOperationError
+ThreadInterruptedException             ThreadInterrupted (a BaseException, so the
+                                       sample's ``catch (Exception e)`` does not
+                                       swallow the stop of a server)
+SocketException, OperationAborted      OperationAbortedError (an OSError:
+(.NET 7+: an operation close aborted)  ECANCELED, as .NET reports it on Linux)
+SocketException (a reset, any errno)   Python's own OSError subclasses
+                                       (ConnectionResetError ...)
+StackOverflowException                 Python's RecursionError, which the runtime
+                                       reports as one (see ``runtime``)
+=====================================  ==========================================
 """
 import errno
+import os
 
-__all__ = ["ObjectDisposedError", "InvalidOperationError", "ThreadInterrupted"]
+__all__ = ["ObjectDisposedError", "InvalidOperationError", "OperationAbortedError", "ThreadInterrupted"]
 
 
 class ObjectDisposedError(OSError):
@@ -21,6 +29,15 @@ class ObjectDisposedError(OSError):
 
 class InvalidOperationError(RuntimeError):
     pass
+
+
+class OperationAbortedError(OSError):
+    """.NET 7+'s ``SocketException`` for an operation the socket's close aborted
+    (``SocketErrorCode == SocketError.OperationAborted``; errno ECANCELED on Linux)."""
+    socket_error_code = "OperationAborted"
+
+    def __init__(self):
+        super().__init__(errno.ECANCELED, os.strerror(errno.ECANCELED))
 
 
 class ThreadInterrupted(BaseException):

@@ -25,7 +25,7 @@ from .callbacks import pair_callbacks
 from .events import Event
 from .lanes import lane_order
 
-__all__ = ["FORMAT", "VERSION", "plain", "to_chrome", "from_chrome", "dumps"]
+__all__ = ["FORMAT", "VERSION", "plain", "to_chrome", "from_chrome", "dumps", "parse"]
 
 FORMAT = "sockdemo-trace"
 VERSION = 1
@@ -115,6 +115,8 @@ def to_chrome(events: list[Event], meta: Mapping) -> dict:
 
 def from_chrome(data: Any) -> tuple[list[Event], dict]:
     """``(events in seq order, meta)`` of a Chrome trace written by ``to_chrome``."""
+    if isinstance(data, list):  # the array form: the trace events alone
+        data = {"traceEvents": data}
     if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
         raise ValueError("not a Chrome trace: expected an object with a traceEvents list")
     meta = (data.get("otherData") or {}).get("meta", {})
@@ -154,6 +156,24 @@ def _events_of(e: Any, names: dict) -> list[Event]:
     if not isinstance(dur, int) or not isinstance(end, dict):
         raise ValueError(f"not a sockdemo trace: bad X slice {e!r:.80}")
     return [start, _from_args(end, kinds.CALLBACK_END, ts + dur, thread)]
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a trace may hold")
+
+
+def parse(text: str) -> Any:
+    """The JSON of a trace file: an object (``dumps``'s), or the array form that a
+    streamed trace has, whose closing bracket may be missing when the process
+    writing it was killed (the Chrome trace format allows that). ``NaN`` and
+    ``Infinity`` are refused: a trace holds integers and plain text."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError:
+        body = text.rstrip().rstrip(",")
+        if not body.lstrip().startswith("[") or body.endswith("]"):
+            raise
+        return json.loads(body + "]", parse_constant=_no_constant)
 
 
 def dumps(data: dict) -> str:

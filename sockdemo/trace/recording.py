@@ -26,8 +26,10 @@ program's source through the paths in its debug info.
 from __future__ import annotations
 
 import dataclasses
-import json
+import os
+import stat
 import threading
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from . import chrome
@@ -141,15 +143,36 @@ class Trace:
         return chrome.dumps(self.to_chrome())
 
     def save(self, path) -> None:
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write(self.dumps())
+        """Write the trace to ``path`` through a temporary file renamed into place,
+        so a failure (a full disk, a bad payload) never leaves an existing file empty."""
+        text = self.dumps()
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
     @classmethod
     def load(cls, path) -> "Trace":
+        """Read a trace file (``save``'s, or ``serve --trace``'s streamed one, even
+        cut short by a killed process). Anything malformed raises ``ValueError``
+        naming the file."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read a trace: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{path}: not a trace file (not a regular file)")
         try:
             with open(path, encoding="utf-8") as f:
-                data = json.load(f)
+                data = chrome.parse(f.read())
             return cls.from_chrome(data)
+        except RecursionError:
+            raise ValueError(f"{path}: not a sockdemo trace file: nested too deeply") from None
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
             raise ValueError(f"{path}: not a sockdemo trace file: {exc}") from exc
 
