@@ -66,6 +66,7 @@ class _DrawnTexts(Artist):
     def __init__(self, gid: str, **style):
         super().__init__()
         self._text = Text(**style)
+        self._sizes: dict = {}
         self.set_gid(gid)
         self.set_in_layout(False)
         self.set_zorder(6)
@@ -73,11 +74,18 @@ class _DrawnTexts(Artist):
     def placed(self, renderer) -> Iterable[tuple[float, float, str]]:
         raise NotImplementedError
 
+    def _size(self, renderer, text: str) -> tuple:
+        """(width with its padding, height) of the text in display pixels; a picture
+        measures only a few distinct texts, many times, so each once per draw."""
+        size = self._sizes.get(text)
+        if size is None:
+            width, height, _ = renderer.get_text_width_height_descent(
+                text, self._text.get_fontproperties(), ismath=False)
+            size = self._sizes[text] = (width + 2 * renderer.points_to_pixels(PAD_PT), height)
+        return size
+
     def _width(self, renderer, text: str) -> float:
-        """The text's width in display pixels, with its padding."""
-        width, _, _ = renderer.get_text_width_height_descent(
-            text, self._text.get_fontproperties(), ismath=False)
-        return width + 2 * renderer.points_to_pixels(PAD_PT)
+        return self._size(renderer, text)[0]
 
     def _to_px(self, x: float, y: float = 0.0) -> tuple:
         return tuple(self.axes.transData.transform((x, y)))
@@ -85,6 +93,7 @@ class _DrawnTexts(Artist):
     def draw(self, renderer) -> None:
         if not self.get_visible():
             return
+        self._sizes = {}   # the dpi may differ from the last draw's
         text = self._text
         text.set_figure(self.figure)
         text.set_transform(self.axes.transData)
@@ -127,11 +136,10 @@ class BarLabels(_DrawnTexts):
         left, right = self.axes.bbox.x0, self.axes.bbox.x1   # a label the axes cut is a cut word
         for x, bar in outside:
             s = bar.texts[-1]
-            _, height, _ = renderer.get_text_width_height_descent(
-                s, self._text.get_fontproperties(), ismath=False)
+            width, height = self._size(renderer, s)
             px, top = self._to_px(x, bar.top)
             end = self._to_px(x, bar.top - bar.above)[1]
-            half = self._width(renderer, s) / 2
+            half = width / 2
             if (height + 2 > abs(end - top) or px - half < max(left, right_edge.get(bar.y, left))
                     or px + half > right):
                 continue
