@@ -312,7 +312,11 @@ class Stepper(widgets.VBox):
 
     def goto(self, k: int) -> None:
         self._take_in()
-        self.slider.value = max(0, min(k, self.slider.max))
+        k = max(0, min(k, self.slider.max))
+        if k == self.slider.value:
+            self.show(k)   # the slider does not move: redraw what may have changed
+        else:
+            self.slider.value = k
 
     def refresh(self) -> None:
         """Take in events the trace recorded since (the slider grows) and redraw."""
