@@ -566,7 +566,6 @@ def plot_lanes(trace, ax=None, *, since: Optional[int] = None, title: Optional[s
     g = _LaneGeometry({name: i for i, name in enumerate(m.lanes)}, span_ms, span_ms / 1500)
     if aggregate is None:
         aggregate = max(Counter(r.thread for r in m.runs).values(), default=0) > MAX_LANE_RUNS
-    # The runs first: their labels are offered first.
     draws = ((_draw_busy, _draw_cut, _draw_errors) if aggregate else
              (_draw_runs, _draw_waits, _draw_completions, _draw_queued, _draw_errors))
     handles = [h for draw in draws for h in draw(ax, m, g)]
