@@ -212,3 +212,14 @@ def test_the_view_remembers_when_its_first_event_happened(view, server):
     server.runtime.tracer.emit("console", text="first")
     server.runtime.tracer.emit("console", text="second")
     assert view.first_t == server.trace.events[-2].t
+
+
+def test_the_view_hands_its_aggregate_choice_to_the_lanes(view, server, monkeypatch):
+    import sockdemo.views.live as live
+    seen = []
+    real = live.plot_lanes
+    monkeypatch.setattr(live, "plot_lanes", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    server.runtime.tracer.emit("console", text="x")
+    view.aggregate = False                           # bars, however many connections come
+    assert view.frame()[:8] == PNG_MAGIC
+    assert seen == [{"since": view.first_t, "aggregate": False}]

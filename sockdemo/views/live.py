@@ -49,7 +49,7 @@ _PAUSE = 0.02   # the least pause after a frame slower than the interval
 
 class LiveView:
     def __init__(self, handle, total: int, *, interval: float = 0.2, start: bool = True,
-                 figsize: tuple = (10, 3.6), dpi: int = 80):
+                 figsize: tuple = (10, 3.6), dpi: int = 80, aggregate: Optional[bool] = None):
         import ipywidgets as widgets
         import matplotlib.figure  # noqa: F401  (here, not on the first frame: it is slow)
 
@@ -62,6 +62,8 @@ class LiveView:
         self.frame_times: deque = deque(maxlen=1000)   # (began, ended) of each, monotonic s
         self.interval = interval
         self.figsize, self.dpi = figsize, dpi
+        # plot_lanes' aggregate: None switches to busy strips (once) when a lane fills up
+        self.aggregate = aggregate
         self.closed = False
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -124,7 +126,8 @@ class LiveView:
             ax.text(0.5, 0.5, "waiting for the first event …", ha="center", va="center",
                     color="#777777", fontsize=11, transform=ax.transAxes)
         else:
-            plot_lanes(self.handle.trace if trace is None else trace, ax, since=self.first_t)
+            plot_lanes(self.handle.trace if trace is None else trace, ax, since=self.first_t,
+                       aggregate=self.aggregate)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         return buf.getvalue()
