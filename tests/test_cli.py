@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, exposure_warning, main
-from sockdemo.lab.demo import run_demo
+from sockdemo.lab.demo import CONSOLE_HEAD, CONSOLE_TAIL, ConsoleHead, console_rest, run_demo
 from sockdemo.lab.tuning import run_on_one_cpu
 from sockdemo.trace.recording import Trace
 
@@ -246,6 +246,33 @@ def test_demo_in_process_through_main(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("Sent 19 bytes to client.") == 2
     assert len(Trace.load(path).of_kind("message")) == 2
+
+
+def test_a_big_demo_prints_the_first_and_last_console_lines_and_the_summary(capsys):
+    assert main(["demo", "--sim", "--clients", "60"]) == 0
+    out = capsys.readouterr().out
+    console, summary = out.split("\n\n", 1)
+    entries = console.replace("\n Data :", " Data :").splitlines()   # WriteLine's two-line text
+    assert len(entries) == CONSOLE_HEAD + 1 + CONSOLE_TAIL
+    assert re.fullmatch(r"\.\.\. \d+ lines \.\.\.", entries[CONSOLE_HEAD])
+    hidden = int(entries[CONSOLE_HEAD].split()[1])
+    assert hidden + CONSOLE_HEAD + CONSOLE_TAIL == len(run_demo(60, sim=True).console)
+    assert summary.startswith("demo: 60 clients against the seed server (simulated)")
+
+
+def test_console_rest_keeps_a_small_run_whole():
+    lines = [f"line {i}" for i in range(25)]
+    assert console_rest(lines[:20], 10, tail=10) == lines[10:20]
+    assert console_rest(lines[:21], 10, tail=10) == lines[10:21]      # one hidden: shown instead
+    assert console_rest(lines, 3, tail=10) == ["... 12 lines ...", *lines[15:]]
+
+
+def test_console_head_passes_on_only_the_first_lines():
+    got = []
+    head = ConsoleHead(got.append, head=2)
+    for line in "abc":
+        head(line)
+    assert got == ["a", "b"] and head.passed == 2
 
 
 def test_lab_without_jupyterlab_says_make_lab(monkeypatch, capsys):

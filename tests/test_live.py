@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
+from sockdemo.lab.clients import send  # noqa: E402
 from sockdemo.lab.handle import start_server  # noqa: E402
 from sockdemo.views.live import LiveView  # noqa: E402
 
@@ -101,12 +102,86 @@ def test_close_is_idempotent(view):
 
 def test_the_redraw_thread_redraws_while_events_arrive(server):
     with LiveView(server, total=1, interval=0.02) as v:
-        deadline = time.monotonic() + 60
-        while v.redraws == 0 and time.monotonic() < deadline:
+        for k in range(1, 4):
             server.runtime.tracer.emit("console", text="tick")
-            time.sleep(0.02)
-        assert v.redraws >= 1
+            assert v.wait_for_frames(k, timeout=30)
     assert not v._thread.is_alive()
+
+
+def test_the_picture_is_never_empty(server):
+    v = LiveView(server, total=1, start=False)
+    try:
+        assert v.image.value[:8] == PNG_MAGIC and v.redraws == 0
+        assert v.image.value == v.frame()            # the waiting frame, before any event
+    finally:
+        v.close()
+
+
+def test_the_first_event_draws_a_frame_at_once(server):
+    server.wait_for(lambda e: e.kind == "wait" and e.thread == "main")
+    with LiveView(server, total=1, interval=60) as v:   # only the first event can wake it
+        emitted = time.monotonic()
+        server.runtime.tracer.emit("console", text="first")
+        assert v.wait_for_frames(1, timeout=30)
+        began, _ = v.frame_times[0]
+        assert began - emitted < 30 and v.first_t == server.trace.events[-1].t
+
+
+def slow_fleet(server, view, n=6):
+    """A fleet that keeps the server busy for about a second: 2-byte pieces every 20 ms."""
+    return send(server.address, n=n, message="x" * 30, chunk=2, delay=0.02, concurrency=2,
+                tracer=server.runtime.tracer, progress=view.progress, timeout=20)
+
+
+def test_frames_keep_coming_while_a_fleet_runs(server):
+    interval = 0.2
+    with LiveView(server, total=6, interval=interval) as v:
+        began = time.monotonic()
+        results = slow_fleet(server, v)
+        ended = time.monotonic()
+        frames = [f for f in v.frame_times if began <= f[0] <= ended]
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert ended - began > 4 * interval and len(frames) >= 3
+    # Each frame starts an interval after the one before, or just after it when
+    # that one took longer (0.1 s for the drawing thread to be scheduled).
+    for (b1, e1), (b2, _) in zip(frames, frames[1:]):
+        assert b2 - max(b1 + interval, e1) < 0.1, (b1, e1, b2)
+
+
+def test_the_final_frame_is_the_picture_of_the_final_trace(server):
+    v = LiveView(server, total=6, interval=0.2)
+    slow_fleet(server, v)
+    server.stop()                                    # the trace is final
+    v.close()
+    assert v.first_t is not None and v.image.value == v.frame(server.trace)
+    assert v.bar.bar_style == "success"
+
+
+def test_the_display_carries_the_last_frame_as_a_png(view):
+    import base64
+    view.refresh(force=True)
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == view.image.value
+    assert bundle["text/plain"].startswith("<LiveView")
+
+
+def test_show_puts_the_final_frame_into_its_display(view, monkeypatch):
+    import IPython.display
+
+    class Handle:
+        updates = []
+
+        def update(self, obj):
+            self.updates.append(obj._repr_mimebundle_()["image/png"])
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, display_id=False: shown.append(obj) or Handle())
+    assert view.show() is view and shown == [view]
+    view.close()
+    import base64
+    assert [base64.b64decode(png) for png in Handle.updates] == [view.image.value]
 
 
 def test_a_fleet_of_real_clients_fills_the_bar(server):
@@ -137,3 +212,14 @@ def test_the_view_remembers_when_its_first_event_happened(view, server):
     server.runtime.tracer.emit("console", text="first")
     server.runtime.tracer.emit("console", text="second")
     assert view.first_t == server.trace.events[-2].t
+
+
+def test_the_view_hands_its_aggregate_choice_to_the_lanes(view, server, monkeypatch):
+    import sockdemo.views.live as live
+    seen = []
+    real = live.plot_lanes
+    monkeypatch.setattr(live, "plot_lanes", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    server.runtime.tracer.emit("console", text="x")
+    view.aggregate = False                           # bars, however many connections come
+    assert view.frame()[:8] == PNG_MAGIC
+    assert seen == [{"since": view.first_t, "aggregate": False}]

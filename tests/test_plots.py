@@ -9,10 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from sockdemo.views import plots  # noqa: E402
-from sockdemo.trace.events import Event  # noqa: E402
 from sockdemo.lab.handle import start_server  # noqa: E402
+from sockdemo.trace.events import Event  # noqa: E402
 from sockdemo.trace.recording import Trace  # noqa: E402
+from sockdemo.views import plots  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -104,6 +104,12 @@ def artist(ax, gid):
     return found[0]
 
 
+def drawn(ax, gid):
+    """The texts a label artist writes when its figure is drawn."""
+    ax.figure.canvas.draw()
+    return [text for _, _, text in artist(ax, gid).placed(ax.figure.canvas.get_renderer())]
+
+
 def ytick_labels(ax):
     return [t.get_text() for t in ax.get_yticklabels()]
 
@@ -189,7 +195,7 @@ def test_lanes_have_title_axis_labels_and_legend():
 
 
 def test_lanes_time_axis_is_in_milliseconds():
-    lo, hi = plots.plot_lanes(small_run()).get_xlim()
+    lo, hi = plots.plot_lanes(small_run(), since=0).get_xlim()
     assert lo < 0.0 and 3.7 < hi < 4.0
 
 
@@ -224,7 +230,9 @@ def test_chunks_put_the_client_above_the_server():
 
 def test_chunks_label_each_marker_with_its_bytes():
     ax = plots.plot_chunks(small_run())
-    assert sorted(t.get_text() for t in ax.texts) == ["4", "5", "9"]
+    assert artist(ax, "send_bytes").texts == ["5", "4"]
+    assert artist(ax, "receive_bytes").texts == ["9"]
+    assert sorted(drawn(ax, "send_bytes") + drawn(ax, "receive_bytes")) == ["4", "5", "9"]
 
 
 def test_chunk_markers_grow_with_their_bytes():
@@ -241,7 +249,7 @@ def test_chunks_mark_accept_eof_message_and_close():
 
 def test_chunks_have_title_and_legend():
     ax = plots.plot_chunks(small_run())
-    assert "2 client pieces, 1 server receives" in ax.get_title(loc="left")
+    assert "2 client pieces, 1 server receive" in ax.get_title(loc="left")
     assert "server receive (lower square)" in legend_texts(ax)
 
 
@@ -385,3 +393,179 @@ def test_the_chunk_model_joins_client_pieces_to_their_connection():
     assert [(k.kind, k.conn) for k in m.marks] == [
         ("accept", 1), ("eof", 1), ("message", 1), ("close", 1), ("accept", 2),
         ("op_error", 2), ("error", 2)]
+
+
+# -- the time shown ------------------------------------------------------------------
+
+def idle_then_clients(idle_us=300_000_000):
+    """A server that listened at 0 and waited five minutes before its one client came."""
+    t = idle_us
+    return Trace([
+        ev(1, 0, "listen", endpoint=["127.0.0.1", 11000], backlog=10),
+        ev(2, 10, "begin", op="accept", id=1),
+        ev(3, 20, "wait", event="allDone"),
+        ev(4, t, "client_connect", "client-1", port=50001),
+        ev(5, t + 100, "accept", "engine", 1, id=1, peer=["127.0.0.1", 50001]),
+        ev(6, t + 150, "callback_start", "pool-1", None, name="AcceptCallback", id=1),
+        ev(7, t + 200, "set", "pool-1", event="allDone"),
+        ev(8, t + 210, "wake", "main", event="allDone", signaled=True),
+        ev(9, t + 300, "callback_end", "pool-1", None, name="AcceptCallback", id=1),
+        ev(10, t + 400, "client_send", "client-1", None, 14, port=50001),
+        ev(11, t + 500, "chunk", "engine", 1, 14, id=2),
+        ev(12, t + 600, "callback_start", "pool-1", 1, name="ReadCallback", id=2),
+        ev(13, t + 900, "callback_end", "pool-1", 1, name="ReadCallback", id=2),
+        ev(14, t + 950, "wait", event="allDone"),
+    ])
+
+
+def test_the_window_starts_at_the_first_client_activity_after_an_idle_server():
+    assert plots.time_window(idle_then_clients()) == (300_000_000, 300_000_950)
+
+
+def test_the_window_keeps_the_servers_start_when_it_came_just_before_the_clients():
+    assert plots.time_window(idle_then_clients(idle_us=200)) == (0, 1150)
+
+
+def test_since_starts_the_window_where_asked():
+    assert plots.time_window(idle_then_clients(), since=5) == (5, 300_000_950)
+
+
+def test_pictures_of_an_idle_server_show_the_clients_not_the_wait():
+    trace = idle_then_clients()
+    for ax in (plots.plot_lanes(trace), plots.plot_chunks(trace)):
+        lo, hi = ax.get_xlim()
+        assert 299_999.9 < lo < 300_000.0 and 300_000.9 < hi < 300_001.0
+        assert "shown from 300,000.0 ms, the first client activity" in ax.get_xlabel()
+        assert all("e" not in t.get_text() for t in ax.get_xticklabels())   # no offset notation
+
+
+def test_a_wait_begun_before_the_window_is_drawn_from_its_start():
+    waits = plots.lane_model(idle_then_clients(), since=300_000_000).waits
+    assert waits[0] == ("main", 300_000_000, 300_000_210, "allDone")
+
+
+def test_a_shared_x_axis_widens_to_every_panel_never_cuts_one():
+    long_run = [ev(1, 0, "callback_start", "pool-1", 1, name="ReadCallback", id=1),
+                ev(2, 12_000_000, "callback_end", "pool-1", 1, name="ReadCallback", id=1)]
+    short_run = [ev(1, 0, "callback_start", "pool-1", 1, name="ReadCallback", id=1),
+                 ev(2, 5_000_000, "callback_end", "pool-1", 1, name="ReadCallback", id=1)]
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True)
+    plots.plot_lanes(long_run, top)
+    plots.plot_lanes(short_run, bottom)
+    assert top.get_xlim()[1] >= 12_000 and bottom.get_xlim() == top.get_xlim()
+
+
+# -- titles --------------------------------------------------------------------------
+
+def test_a_title_names_the_run_in_front_of_the_plots_own():
+    assert plots.plot_lanes(small_run(), title="starved").get_title(loc="left") == (
+        "starved · Who ran each callback: 5 callbacks on 3 threads")
+    assert plots.plot_chunks(small_run(), title="fast").get_title(loc="left").startswith(
+        "fast · How the bytes arrived: ")
+    threads, sizes = plots.plot_summary(small_run(), title="crowd")
+    assert threads.get_title(loc="left").startswith("crowd · Callbacks per thread")
+    assert sizes.get_title(loc="left").startswith("crowd · Bytes per receive")
+    fig = plots.demo_figure(small_run(), title="demo")
+    assert fig.get_suptitle() == "demo"
+
+
+def test_titles_say_one_thing_in_the_singular():
+    one = idle_then_clients()
+    assert plots.plot_chunks(one).get_title(loc="left") == (
+        "How the bytes arrived: 1 client piece, 1 server receive")
+    assert plots.plot_lanes(one).get_title(loc="left") == (
+        "Who ran each callback: 2 callbacks on 1 thread")
+
+
+# -- labels ---------------------------------------------------------------------------
+
+def test_a_callback_bar_is_labelled_with_its_name_where_it_fits():
+    fig, ax = plt.subplots(figsize=(10, 3))
+    plots.plot_lanes(idle_then_clients(), ax)
+    assert sorted(drawn(ax, "bar_labels")) == ["AcceptCallback", "ReadCallback"]
+
+
+def test_a_bar_label_never_is_a_cut_word():
+    """A shared axis cut at 5 s used to cut the 12 s bar's label to "ReadCal"."""
+    fig, ax = plt.subplots(figsize=(6, 2))
+    plots.plot_lanes([ev(1, 0, "callback_start", "pool-1", 1, name="ReadCallback", id=1),
+                      ev(2, 12_000_000, "callback_end", "pool-1", 1, name="ReadCallback", id=1)], ax)
+    ax.set_xlim(-100, 5_000)
+    assert drawn(ax, "bar_labels") == ["ReadCallback"]
+    for right in (30, 2):
+        ax.set_xlim(-100, right)
+        assert set(drawn(ax, "bar_labels")) <= {"ReadCallback", "Read"}
+    placed = list(artist(ax, "bar_labels").placed(fig.canvas.get_renderer()))
+    assert placed == [] or -100 < placed[0][0] < 2   # inside the part in view
+
+
+def test_a_narrow_bar_falls_back_to_its_short_name():
+    fig, ax = plt.subplots(figsize=(10, 2))
+    trace = [ev(1, 0, "callback_start", "pool-1", 1, name="ReadCallback", id=1),
+             ev(2, 3_000, "callback_end", "pool-1", 1, name="ReadCallback", id=1),
+             ev(3, 3_000, "callback_start", "pool-1", 1, name="ReadCallback", id=2),
+             ev(4, 100_000, "callback_end", "pool-1", 1, name="ReadCallback", id=2)]
+    plots.plot_lanes(trace, ax)
+    assert sorted(drawn(ax, "bar_labels")) == ["Read", "ReadCallback"]
+
+
+def test_byte_counts_of_many_small_pieces_are_grouped_not_smeared():
+    events, t = [], 0
+    add = lambda kind, *a, **kw: events.append(ev(len(events) + 1, t, kind, *a, **kw))  # noqa: E731
+    add("accept", "engine", 1, id=1, peer=["127.0.0.1", 50001])
+    for _ in range(20):
+        t += 10
+        add("client_send", "client-1", None, 2, port=50001)
+    t += 1000
+    add("chunk", "engine", 1, 40, id=2)
+    t += 100_000
+    add("close", "pool-1", 1)
+    fig, ax = plt.subplots(figsize=(10, 2.5))
+    plots.plot_chunks(events, ax)
+    assert drawn(ax, "send_bytes") == ["20×2"]
+    assert drawn(ax, "receive_bytes") == ["40"]
+    assert "20×2" in " ".join(legend_texts(ax))
+
+
+def test_count_text_names_a_group():
+    from sockdemo.views.labels import count_text
+    assert count_text([7]) == "7"
+    assert count_text([2] * 20) == "20×2"
+    assert count_text([5, 4, 3]) == "12 in 3"
+
+
+# -- big runs ------------------------------------------------------------------------
+
+def test_a_crowded_lane_becomes_a_busy_strip():
+    ax = plots.plot_lanes(synthetic(10_000))
+    gids = {a.get_gid() for a in ax.get_children()}
+    assert "busy" in gids and "waits" in gids and "callbacks" not in gids
+    assert "how busy each thread was" in ax.get_title(loc="left")
+    assert any("callbacks" in label for label in ytick_labels(ax))
+
+
+def test_aggregate_can_be_forced_either_way():
+    assert "busy" in {a.get_gid() for a in plots.plot_lanes(small_run(), aggregate=True).get_children()}
+    ax = plots.plot_lanes(synthetic(2000), aggregate=False)
+    assert len(artist(ax, "callbacks").get_paths()) == len(plots.lane_model(synthetic(2000)).runs)
+
+
+def test_busy_share_is_the_time_covered_in_each_bin():
+    import numpy as np
+    share = plots._covered(np.array([0.0, 10.0, 20.0, 30.0]), [5, 12], [15, 13])
+    assert list(share) == [5.0, 6.0, 0.0]
+
+
+def test_the_summary_of_one_receive_size_is_one_bar_with_whole_numbers():
+    _, ax = plots.plot_summary(idle_then_clients())
+    assert len(ax.patches) == 1 and ax.patches[0].get_height() == 1
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["14"]
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_yticks())
+
+
+def test_demo_figure_panels_show_the_same_window_to_the_last_event():
+    trace = idle_then_clients()
+    lanes_ax, chunks_ax = plots.demo_figure(trace).axes
+    assert lanes_ax.get_xlim() == chunks_ax.get_xlim()
+    assert lanes_ax.get_xlim()[0] > 299_999 and lanes_ax.get_xlim()[1] > 300_000.95

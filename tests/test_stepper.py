@@ -1,3 +1,4 @@
+import dataclasses
 import html
 import re
 import time
@@ -206,7 +207,7 @@ def test_a_simulation_stepped_to_its_end():
         assert "a client:" in text_of(s.threads_panel)
 
 
-def test_step_at_the_end_of_a_closed_simulation_says_it_ended():
+def test_step_at_the_end_of_a_closed_simulation_says_it_was_closed():
     from sockdemo.sim.simulation import Simulation
     sim = Simulation("one_client", seed=0)
     s = Stepper(sim)
@@ -215,5 +216,137 @@ def test_step_at_the_end_of_a_closed_simulation_says_it_ended():
     sim.close()
     s.goto(s.slider.max)
     s.step()
-    assert s.value == s.slider.max
-    assert "simulation ended: nothing left to run" in s.header.value
+    assert s.value == s.slider.max == len(sim.trace)
+    header = text_of(s.header)
+    assert "closed before it finished" in header and "nothing left to run" not in header
+    assert s.state == state_at(sim.trace, s.value)
+
+
+def lesson_05(steps=30):
+    """What lesson 05 does after Run All: a Stepper on a live simulation, stepped from code,
+    then the simulation closed by a later cell while callbacks run."""
+    from sockdemo.sim.simulation import Simulation
+    live = Simulation("two_clients", seed=1)
+    stepper = Stepper(live)
+    for _ in range(steps):
+        stepper.step()
+    stepper.back()
+    for _ in range(10):
+        stepper.step()
+    live.close()
+    return live, stepper
+
+
+def test_a_closed_simulation_stays_steppable_to_the_end_of_its_trace():
+    live, s = lesson_05()
+    s.goto(0)
+    for k in range(1, len(live.trace) + 1):
+        s.step()
+        assert s.value == k and s.state == state_at(live.trace, k)
+    s.step()                                         # the end: stays, and says why
+    assert s.value == len(live.trace)
+    assert "end of the recorded run: the simulation was closed before it finished" in text_of(s.header)
+    # closed while both ReadCallbacks ran: the close ended them, marked cut, and
+    # the threads show as stopped, not as having finished or as running forever
+    cut = [e for e in live.trace.events if e.kind == "callback_end" and e.get("cut")]
+    assert sorted(e.thread for e in cut) == ["pool-1", "pool-2"]
+    assert all(e["name"] == "ReadCallback" for e in cut)
+    assert [t.name for t in s.state.threads if t.activity == "stopped"] == ["pool-1", "pool-2"]
+    before = state_at(live.trace, len(live.trace) - len(cut))
+    assert [t.name for t in before.threads if t.callback == "ReadCallback"] == ["pool-1", "pool-2"]
+
+
+def test_a_simulation_another_cell_ran_to_its_end_is_stepped_to_that_end():
+    from sockdemo.sim.simulation import Simulation
+    sim = Simulation("two_clients", seed=1)
+    s = Stepper(sim)                                 # displayed at step 0
+    sim.run()                                        # a later cell (Run All)
+    s.step()
+    assert s.slider.max == len(sim.trace) and s.value == 1
+    s.slider.value = s.slider.max
+    assert s.state == state_at(sim.trace, len(sim.trace))
+    assert "the run is over: finished" in text_of(s.header)
+
+
+def test_a_finished_simulation_gives_the_slider_its_whole_run_at_once():
+    from sockdemo.sim.simulation import run_scenario
+    sim = run_scenario("two_clients", seed=1)
+    s = Stepper(sim)
+    assert s.slider.max == s.play.max == len(sim.trace)
+    s.goto(len(sim.trace))
+    assert "the run is over" in text_of(s.header)
+
+
+def test_a_live_simulation_says_its_last_step_is_only_the_last_recorded():
+    from sockdemo.sim.simulation import Simulation
+    with Simulation("one_client", seed=0) as sim:
+        s = Stepper(sim)
+        s.step()
+        assert "recorded so far: Step asks the simulation for the next" in text_of(s.header)
+
+
+def test_every_button_keeps_the_panels_equal_to_state_at(trace):
+    import random
+    s = Stepper(trace)
+    rng = random.Random(3)
+    actions = [s.step, s.back, s.reset, lambda: s.goto(rng.randrange(len(trace) + 1)),
+               lambda: setattr(s.slider, "value", rng.randrange(len(trace) + 1))]
+    for _ in range(200):
+        rng.choice(actions)()
+        assert s.state == state_at(trace, s.value)
+        assert s.header.value.startswith(f"<b>step {s.value} / {len(trace)}</b>")
+
+
+# -- layout and the saved frame ----------------------------------------------------------
+
+def test_the_parts_carry_stable_classes_for_the_stylesheet_and_a_browser_test(stepper):
+    from sockdemo.views.stepper import STYLE
+    assert "sd-stepper" in stepper._dom_classes
+    assert "sd-header" in stepper.header._dom_classes
+    rows = [c for c in stepper.children if "sd-row" in getattr(c, "_dom_classes", ())]
+    assert [r._dom_classes[-1] for r in rows] == ["sd-state", "sd-source"]
+    assert all("sd-col" in p._dom_classes for p in (stepper.python_panel, stepper.csharp_panel,
+                                                    stepper.conns_panel))
+    assert stepper.style_sheet.value == STYLE
+
+
+def test_the_stylesheet_keeps_the_widget_about_650_px_tall():
+    from sockdemo.views.stepper import STYLE
+    rules = {}
+    for name, body in re.findall(r"\.sd-stepper \.(sd-[a-z]+)\{([^}]*)\}", STYLE.replace("\n", "")):
+        rules[name] = rules.get(name, "") + ";" + body
+    heights = {name: int(re.search(r"(?:^|;)height:(\d+)px", rules[name]).group(1))
+               for name in ("sd-header", "sd-state", "sd-source", "sd-console")}
+    assert sum(heights.values()) + 30 + 30 + 20 <= 650   # + buttons, slider, console title
+    assert "line-height:1.35" in STYLE and "28px" not in STYLE
+    assert "overflow-x:auto" in rules["sd-code"] and "white-space:pre" in rules["sd-code"]
+    assert "min-width:0" in rules["sd-col"]                  # a long line scrolls, never spills over
+    assert "overflow:auto" in rules["sd-console"]
+
+
+def test_code_and_console_sit_in_their_scrolled_boxes(stepper):
+    stepper.goto(31)
+    assert re.search(r'<div class="sd-code"><div>', stepper.python_panel.value)
+    assert '<div class="sd-console"><div>' in stepper.console_panel.value
+    assert '<code class="sd-text"' in stepper.conns_panel.value
+
+
+def test_a_long_line_of_text_is_clipped_in_its_cell_with_the_whole_in_its_title():
+    events = seed_run()
+    long = [e if e.kind != "chunk" else dataclasses.replace(e, info={**e.info, "data": "x" * 60})
+            for e in events]
+    s = Stepper(Trace(long))
+    s.goto(len(long) - 3)
+    assert 'class="sd-text" title="' in s.conns_panel.value
+
+
+def test_the_display_keeps_the_widget_and_a_static_frame(stepper):
+    stepper.goto(21)
+    bundle = stepper._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    page = bundle["text/html"]
+    assert page.startswith('<div class="sd-stepper sd-static">') and "<style>" in page
+    for panel in (stepper.header, stepper.threads_panel, stepper.conns_panel, stepper.python_panel,
+                  stepper.csharp_panel, stepper.console_panel):
+        assert panel.value in page
+    assert "saved at step 21" in page

@@ -334,3 +334,30 @@ def test_an_array_form_trace_cut_short_still_loads(tmp_path):
     path.write_text("[\n" + ",\n".join(entries) + ",\n", encoding="utf-8")  # killed before "]"
     loaded = Trace.load(path)
     assert [e.kind for e in loaded.events] == ["accept", "chunk"]
+
+
+def test_tids_follow_the_lane_order_for_viewers_that_sort_by_tid(trace):
+    """Perfetto sorted JSON threads by tid before it read thread_sort_index."""
+    tids = {e["args"]["name"]: e["tid"] for e in chrome(trace)
+            if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert sorted(tids, key=tids.get) == ["main", "engine", "pool-1", "pool-2", "pool-10", "client-1"]
+    assert sorted(tids.values()) == list(range(1, len(tids) + 1))
+    rank = {e["tid"]: e["args"]["sort_index"] for e in chrome(trace)
+            if e["ph"] == "M" and e["name"] == "thread_sort_index"}
+    assert all(rank[tid] == tid - 1 for tid in tids.values())
+
+
+def test_a_client_first_trace_still_round_trips(tmp_path):
+    """The first thread of the trace is a client's: it gets the last tid, and loads back."""
+    events = [ev(1, 0, "client_connect", "client-2", port=50002),
+              ev(2, 1, "client_connect", "client-1", port=50001),
+              ev(3, 2, "accept", "engine", conn=1, peer=["127.0.0.1", 50001]),
+              ev(4, 3, "callback_start", "pool-1", conn=1, name="AcceptCallback", id=1),
+              ev(5, 4, "callback_end", "pool-1", conn=1, name="AcceptCallback", id=1),
+              ev(6, 5, "wait", "main", event="allDone")]
+    t = Trace(events)
+    tids = {e["args"]["name"]: e["tid"] for e in chrome(t)
+            if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert sorted(tids, key=tids.get) == ["main", "engine", "pool-1", "client-1", "client-2"]
+    t.save(tmp_path / "t.json")
+    assert Trace.load(tmp_path / "t.json").events == t.events

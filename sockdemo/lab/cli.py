@@ -427,7 +427,7 @@ def _client_line(r) -> str:
 # -- demo ----------------------------------------------------------------------------
 
 def _cmd_demo(args, parser) -> int:
-    from .demo import run_demo
+    from .demo import ConsoleHead, console_rest, run_demo
 
     if args.scenario == "list":
         from ..sim.scenarios import describe
@@ -436,14 +436,17 @@ def _cmd_demo(args, parser) -> int:
     if not args.sim and (args.seed is not None or args.scenario is not None):
         parser.error("--seed and --scenario need --sim")
     sink = _StdoutSink()
+    head = ConsoleHead(sink)   # the first lines live; a big run's rest is cut short below
     try:
         demo = run_demo(args.clients, sim=args.sim, scenario=args.scenario, seed=args.seed,
                         pool=args.pool, mode=args.mode, message=args.message, chunk=args.chunk,
-                        delay=args.delay, sink=sink)
+                        delay=args.delay, sink=head)
     except ValueError as exc:  # an unknown scenario
         parser.error(str(exc))
     finally:
         sink.flush()
+    for line in console_rest(demo.console, head.passed):
+        print(line)
     print()
     for line in demo.summary:
         print(line)

@@ -9,6 +9,10 @@ Mirrors nothing in .NET; it is the lab's "show me" button, behind
 
 Either way the result is the same record: the trace, the console and what
 the clients went through, so the command line prints and draws both alike.
+
+A big run's console is thousands of lines; the command prints the first
+``CONSOLE_HEAD`` as they come (``ConsoleHead``) and after the run the last
+``CONSOLE_TAIL``, with the number left out between (``console_rest``).
 """
 from __future__ import annotations
 
@@ -26,10 +30,12 @@ from ..trace.text import format_endpoint
 from .clients import send
 from .handle import start_server
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "run_demo", "ConsoleHead", "console_rest", "CONSOLE_HEAD", "CONSOLE_TAIL"]
 
 DEFAULT_BACKLOG = 10
 DEMO_MESSAGE = "This is a test"
+CONSOLE_HEAD = 10   # console lines a demo prints as they come
+CONSOLE_TAIL = 10   # and the last ones, printed after the run
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,29 @@ def _sim_demo(clients, scenario, seed, pool, mode, message, chunk, delay, sink) 
     return DemoResult("sim", sc.mode if sc.server is None else sc.server.__name__,
                       (sc.host, sc.port), run.trace, list(run.console), len(sc.clients), failures,
                       list(run.runtime.unhandled_errors), str(result), crashed)
+
+
+class ConsoleHead:
+    """A console sink that passes on only the first ``head`` lines it is given."""
+
+    def __init__(self, sink: Callable[[str], None], head: int = CONSOLE_HEAD):
+        self.sink, self.head = sink, head
+        self.passed = 0
+
+    def __call__(self, line: str) -> None:
+        # A Console calls its sink under its own lock, a line at a time, in order.
+        if self.passed < self.head:
+            self.passed += 1
+            self.sink(line)
+
+
+def console_rest(lines: list, shown: int, tail: int = CONSOLE_TAIL) -> list[str]:
+    """The console lines after the first ``shown``: all of them when that is at most
+    one more than ``tail``, else ``"... N lines ..."`` and the last ``tail``."""
+    rest = lines[shown:]
+    if len(rest) <= tail + 1:
+        return list(rest)
+    return [f"... {len(rest) - tail:,} lines ...", *rest[-tail:]]
 
 
 def _plural(count: int, noun: str) -> str:

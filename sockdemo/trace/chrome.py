@@ -14,6 +14,12 @@ ignores them.
 
 A callback run is one ``X`` slice (its end's args under ``args.end``), or a
 ``B`` slice when nothing ended it; every other event is an instant (``i``).
+
+Threads are numbered in lane order (``trace.lanes``: main, engine, pool-1 …
+pool-N, any other thread, the clients), tid 1 upwards, so that a viewer that
+sorts threads by tid shows them as the plots do; Perfetto did so for JSON
+traces until it learned to read ``thread_sort_index`` (google/perfetto#3273,
+October 2025), which is written too, for it and for ``chrome://tracing``.
 """
 from __future__ import annotations
 
@@ -68,17 +74,17 @@ def _from_args(args: Mapping, kind: str, t: int, thread: str) -> Event:
 
 
 def _thread_metadata(tids: dict) -> list[dict]:
-    lanes = lane_order(tids)
+    """Name each thread and rank it; ``tids`` maps thread names to tids, in lane order."""
     return ([{"args": {"name": "sockdemo"}, "name": "process_name", "ph": "M", "pid": PID, "tid": 0}]
-            + [{"args": {"name": name}, "name": "thread_name", "ph": "M", "pid": PID,
-                "tid": tids[name]} for name in lanes]
+            + [{"args": {"name": name}, "name": "thread_name", "ph": "M", "pid": PID, "tid": tid}
+               for name, tid in tids.items()]
             + [{"args": {"sort_index": rank}, "name": "thread_sort_index", "ph": "M", "pid": PID,
-                "tid": tids[name]} for rank, name in enumerate(lanes)])
+                "tid": tid} for rank, tid in enumerate(tids.values())])
 
 
 def to_chrome(events: list[Event], meta: Mapping) -> dict:
     """The Chrome trace of ``events`` (in seq order), with ``meta`` in ``otherData``."""
-    tids = {name: i + 1 for i, name in enumerate(dict.fromkeys(e.thread for e in events))}
+    tids = {name: i + 1 for i, name in enumerate(lane_order(e.thread for e in events))}
     out = _thread_metadata(tids)
     ends = {run.start.seq: run.end for run in pair_callbacks(events)}
     paired = {end.seq for end in ends.values() if end is not None}

@@ -9,8 +9,10 @@ servers and views may both import the trace layer, but not each other.
 from __future__ import annotations
 
 import functools
+import os
 
-__all__ = ["describe_error", "format_endpoint", "callback_name", "preview", "printable", "PREVIEW_BYTES"]
+__all__ = ["describe_error", "dotnet_name", "dotnet_unhandled", "format_endpoint", "callback_name", "preview",
+           "printable", "PREVIEW_BYTES"]
 
 PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
 
@@ -57,3 +59,26 @@ _PRINTABLE = str.maketrans(_ESCAPES)
 def printable(text: str) -> str:
     """``text`` with every control character escaped (``\\n``, ``\\x1b``), backslashes doubled."""
     return text.translate(_PRINTABLE)
+
+
+def dotnet_unhandled(exc: BaseException) -> str:
+    """The line .NET 6+ writes to stderr when ``exc`` escapes a callback and ends
+    the process: ``Unhandled exception. System.Net.Sockets.SocketException (104):
+    Connection reset by peer``. A Python error with no .NET twin keeps its name."""
+    if isinstance(exc, RecursionError):
+        return "Stack overflow."   # .NET prints this, then the repeated frames, and aborts
+    return f"Unhandled exception. {dotnet_name(exc)}"
+
+
+def dotnet_name(exc: BaseException) -> str:
+    """``exc`` as .NET would name it: its type, (for a socket error) its code, its message."""
+    name = type(exc).__name__
+    if name == "ObjectDisposedError":
+        return ("System.ObjectDisposedException: Cannot access a disposed object. "
+                "Object name: 'System.Net.Sockets.Socket'.")
+    if name == "InvalidOperationError":
+        return f"System.InvalidOperationException: {exc}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        # On Linux, .NET shows the native errno and the C library's text for it.
+        return f"System.Net.Sockets.SocketException ({exc.errno}): {exc.strerror or os.strerror(exc.errno)}"
+    return describe_error(exc)

@@ -1,7 +1,7 @@
-"""The two pictures of the lab: who ran each callback, and how the bytes arrived.
+"""The pictures of the lab: who ran each callback, and how the bytes arrived.
 
 Mirrors what a profiler's timeline shows, for what the page "Using an
-Asynchronous Server Socket" only tells. Both pictures read a trace (a
+Asynchronous Server Socket" only tells. Every picture reads a trace (a
 ``Trace`` or a list of ``Event``), so a run on real sockets and a simulated
 run look the same.
 
@@ -14,24 +14,37 @@ run look the same.
   operation sat in the pool's queue before a worker took it (the thin line
   ending where the bar starts). A run that never returned (the run stopped
   inside it, or it was still running where the trace ends) ends in a ``>``.
+  When a lane would hold more than ``MAX_LANE_RUNS`` bars they are a barcode,
+  so each lane becomes a heat strip instead: the share of each moment the
+  thread spent running callbacks (main: blocked in ``WaitOne``).
 * ``plot_chunks``: one row per connection, the client's ``send`` pieces above
   and the server's receives below on one time axis, each marker sized by its
   bytes: TCP is a byte stream, so the two rows rarely match (pieces coalesce
   into one receive, or one piece arrives in two). Accept, end of stream,
-  message and close are marked on the server's row.
+  message and close are marked on the server's row. A big run shows an even
+  sample of its connections.
 * ``plot_summary``: for big runs, callbacks per thread and bytes per receive.
 * ``save_demo_figure``: both pictures (and the summary for big runs) in one
   PNG, for ``python -m sockdemo demo --png`` and the README.
 
+The time axis shows the run, not the server's age (``time_window``): it
+starts at the first client activity (or at ``since=``, µs of the trace's
+clock) and ends at the last event, so a server that idled for minutes before
+its clients came does not squeeze them into a sliver. Its numbers stay the
+trace's own (ms since the server started), the ones a lesson prints.
+
 Each picture is a pure model first (``lane_model``, ``chunk_model``: plain
 data saying what is drawn where, no matplotlib), then a few small drawing
-functions. Every plot function takes ``(trace, ax=None)`` and returns what it
-drew on; the main artists carry a gid (``callbacks``, ``cut``, ``waits``,
-``queued``, ``completions``; ``client_send``, ``chunk``, ``accept`` ...) so
-lessons and tests can find them. Colours are the Okabe-Ito palette (safe for
-colour-blind readers). Many events are drawn as a few collections, never one
-artist per event, so a 10,000-event trace draws in about a second; labels are
-capped.
+functions. Every plot function takes ``(trace, ax=None, ...)``, a ``title=``
+that names the run in front of the picture's own headline, and returns what
+it drew on; the main artists carry a gid (``callbacks``, ``cut``, ``waits``,
+``queued``, ``completions``, ``busy``, ``bar_labels``; ``client_send``,
+``chunk``, ``accept``, ``byte_labels`` ...) so lessons and tests can find
+them. Labels are placed when the figure is drawn (``views.labels``): a name
+only where it fits, byte counts grouped where they would collide. Colours are
+the Okabe-Ito palette (safe for colour-blind readers). Many events are drawn
+as a few collections, never one artist per event, so a 10,000-event trace
+draws in about a second.
 """
 from __future__ import annotations
 
@@ -46,8 +59,8 @@ from ..trace.join import join_conns
 from ..trace.lanes import lane_order
 
 __all__ = ["plot_lanes", "plot_chunks", "plot_summary", "save_demo_figure", "demo_figure",
-           "lane_model", "chunk_model", "LaneModel", "ChunkModel",
-           "OKABE_ITO", "CONN_COLOURS"]
+           "lane_model", "chunk_model", "time_window", "LaneModel", "ChunkModel",
+           "OKABE_ITO", "CONN_COLOURS", "MAX_LANE_RUNS"]
 
 OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00",
@@ -64,10 +77,21 @@ ERROR = OKABE_ITO["vermillion"]
 SHORT_NAMES = {"AcceptCallback": "Accept", "ReadCallback": "Read", "SendCallback": "Send"}
 ERROR_KINDS = (kinds.ERROR, kinds.OP_ERROR, kinds.HOOK_ERROR)
 
-MAX_LABELS = 150        # text artists are the slow part of a big figure
+MAX_LABELS = 150        # bars offered a label (the widest): text is the slow part of a figure
+MAX_WAIT_LABELS = 30
 MAX_BYTE_LABELS = 400   # plot_chunks: the byte counts are the point, so allow more
 MAX_CHUNK_ROWS = 40     # connections drawn by plot_chunks before it samples
 SUMMARY_CONNECTIONS = 30  # save_demo_figure adds the summary above this
+# Bars on one lane before plot_lanes draws busy shares instead (_draw_busy):
+# 150 bars across an axis of about 800 pixels are some 5 pixels each, about
+# where neighbours stop looking apart. A connection of the page's server is at
+# least three runs (accept, a read, the read that sees the end of the stream),
+# so the switch comes past about 100 connections on two pool threads, 200 on
+# four, 400 on eight: the few hundred where the lanes became a barcode.
+MAX_LANE_RUNS = 150
+BUSY_BINS = 160         # time bins of the busy strips: 5 pixels each on a 10-inch figure
+BUSY_LEVELS = (0.25, 0.5, 0.75, 1.0)   # shades of the strips: each a quarter of the time
+LEAD_SHOWN = 0.25       # see time_window
 FONT = 8
 
 
@@ -83,8 +107,48 @@ def _span(events) -> tuple[int, int]:
     return (min(e.t for e in events), max(e.t for e in events)) if events else (0, 1)
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def conn_colour(conn: Optional[int]) -> str:
     return NO_CONN if conn is None else CONN_COLOURS[(conn - 1) % len(CONN_COLOURS)]
+
+
+def _conn_rgba(conns):
+    """``conn_colour`` of each, as RGBA rows: a collection takes them without parsing
+    a colour string per item, which was a tenth of a live frame's time."""
+    from matplotlib.colors import to_rgba_array
+    palette = to_rgba_array((NO_CONN,) + CONN_COLOURS)
+    return palette[[0 if c is None else 1 + (c - 1) % len(CONN_COLOURS) for c in conns]]
+
+
+# -- the time shown ----------------------------------------------------------------
+
+def _first_client_activity(events) -> Optional[int]:
+    """When a client first did something: its own step, or the server's accept."""
+    return min((ev.t for ev in events if ev.conn is not None or kinds.is_client(ev.kind)),
+               default=None)
+
+
+def time_window(trace, since: Optional[int] = None) -> tuple[int, int]:
+    """``(t0, t1)``, µs of the trace's clock: the time the pictures show.
+
+    From ``since`` if given, else from the first client activity (a client's
+    step or an accept), to the last event. When the server started only a
+    little before its clients (less than ``LEAD_SHOWN`` of their time), the
+    window starts at the server's first event instead, so the picture also
+    shows it listen and begin waiting. A server that idled before the clients
+    came, for seconds at a student's pace or for minutes, is left out: it
+    would squeeze their milliseconds into a sliver."""
+    events = _events(trace)
+    first, last = _span(events)
+    if since is not None:
+        return since, max(last, since)
+    clients = _first_client_activity(events)
+    if clients is None or clients - first <= LEAD_SHOWN * (last - clients):
+        return first, last
+    return clients, last
 
 
 # -- the lane model ----------------------------------------------------------------
@@ -166,8 +230,9 @@ def _waits(events, lanes: set, t_end: int) -> list:
     return waits + [Wait(thread, t0, t_end, name) for (thread, name), t0 in opened.items()]
 
 
-def lane_model(trace) -> LaneModel:
-    """What ``plot_lanes`` draws (also handy in lessons and tests)."""
+def lane_model(trace, *, since: Optional[int] = None) -> LaneModel:
+    """What ``plot_lanes`` draws (also handy in lessons and tests): the whole trace,
+    or from ``since`` (µs) on."""
     events = _events(trace)
     lanes = lane_names(events)
     shown = set(lanes)
@@ -187,7 +252,7 @@ def lane_model(trace) -> LaneModel:
             cut.append(run)
         if done is not None and done.t <= run.t0:
             queued.append(Queued(run.thread, done.t, run.t0, conn))
-    return LaneModel(
+    m = LaneModel(
         lanes=tuple(lanes), runs=tuple(runs), cut=tuple(cut),
         waits=tuple(_waits(events, shown, span[1])), queued=tuple(queued),
         completions=tuple(Completion(ev.thread, ev.t, ev.kind, ev.conn) for ev in events
@@ -195,6 +260,7 @@ def lane_model(trace) -> LaneModel:
         errors=tuple(Problem(ev.thread, ev.t, str(ev.info.get("error", ev.kind))) for ev in events
                      if ev.kind in ERROR_KINDS and ev.thread in shown),
         span=span)
+    return m if since is None else _clip(m, since)
 
 
 def _clip(m: LaneModel, since: int) -> LaneModel:
@@ -220,22 +286,32 @@ def _new_axes(ax, size):
     return ax
 
 
-def _set_time_axis(ax, t0: int, t1: int) -> None:
+def _set_title(ax, headline: str, detail: str, title: Optional[str], size: int = FONT + 3) -> None:
+    """The picture's own title; a caller's ``title`` (the run's name) goes in front of it."""
+    text = f"{headline}: {detail}"
+    ax.set_title(f"{title} · {text}" if title else text, loc="left", fontsize=size)
+
+
+def _set_time_axis(ax, events, t0: int, t1: int, since: Optional[int]) -> None:
+    """x from t0 to t1 in ms of the trace's clock, saying where it starts when that
+    is not the trace's start. On an axis shared with a picture drawn before, the
+    limits become the union of both: sharing may squeeze a panel, never cut one."""
     pad = max(t1 - t0, 1000) * 0.01
-    ax.set_xlim(_ms(t0 - pad), _ms(t1 + pad))
-    ax.set_xlabel("time since the server started (ms)", fontsize=FONT + 1)
+    lo, hi = _ms(t0 - pad), _ms(t1 + pad)
+    if any(not other.get_autoscalex_on()
+           for other in ax.get_shared_x_axes().get_siblings(ax) if other is not ax):
+        drawn = ax.get_xlim()
+        lo, hi = min(lo, drawn[0]), max(hi, drawn[1])
+    ax.set_xlim(lo, hi)
+    ax.ticklabel_format(axis="x", useOffset=False)   # 3001.2, never "+3e3" and 1.2
+    label = "time since the server started (ms)"
+    if events and t0 > _span(events)[0]:
+        label += f"; shown from {_ms(t0):,.1f} ms" + (
+            "" if since is not None else ", the first client activity")
+    ax.set_xlabel(label, fontsize=FONT + 1)
     ax.tick_params(labelsize=FONT)
     ax.grid(axis="x", color="#DDDDDD", linewidth=0.6)
     ax.set_axisbelow(True)
-
-
-def _label_room(ax, span_ms: float) -> float:
-    """Points per millisecond along the x axis (approximate: before layout)."""
-    return ax.get_position().width * ax.figure.get_figwidth() * 72 / max(span_ms, 1e-9)
-
-
-def _text_pts(text: str) -> float:
-    return len(text) * FONT * 0.62 + 4
 
 
 def _rects(spans: Iterable[tuple[float, float, float, float]]) -> list:
@@ -253,6 +329,12 @@ def _marker_handle(colour, marker, label, edge="black", width=0.5, size=8, line=
     from matplotlib.lines import Line2D
     return Line2D([], [], color=colour, marker=marker, linestyle="-" if line else "none",
                   markersize=size, markeredgewidth=width, markeredgecolor=edge, label=label)
+
+
+def _text_handle(label: str):
+    """A legend line that is only words."""
+    from matplotlib.lines import Line2D
+    return Line2D([], [], linestyle="none", label=label)
 
 
 def _conn_legend(conns: list[int]) -> list:
@@ -279,6 +361,14 @@ def _say_empty(ax, what: str) -> None:
     ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", color="#777777")
 
 
+def _label_bars(ax, bars: list, limit: int, gid: str, **style) -> None:
+    """Offer the ``limit`` widest bars a label; each is written when drawn, if it fits."""
+    from .labels import BarLabels
+    if bars:
+        widest = sorted(bars, key=lambda b: b.x1 - b.x0, reverse=True)[:limit]
+        ax.add_artist(BarLabels(widest, gid=gid, fontsize=FONT - 1, **style))
+
+
 # -- drawing the lanes -----------------------------------------------------------------
 
 class _LaneGeometry(NamedTuple):
@@ -299,14 +389,17 @@ def _hatch(n: int) -> Optional[str]:
 def _draw_waits(ax, m: LaneModel, g: _LaneGeometry) -> list:
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
+
+    from .labels import Bar
     boxes = [g.box(w.thread, w.t0, w.t1, 0.5) for w in m.waits]
     if not boxes:
         return []
     ax.add_collection(PolyCollection(_rects(boxes), facecolors=WAIT_FACE, edgecolors=WAIT_EDGE,
                                      linewidths=0.6, zorder=1, hatch=_hatch(len(boxes)),
                                      gid="waits"))
-    _label_boxes(ax, [f"WaitOne({w.event})" for w in m.waits], boxes, _label_room(ax, g.span_ms),
-                 color="#444444", bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8))
+    _label_bars(ax, [Bar(x0, x1, y, (f"WaitOne({w.event})", "WaitOne"))
+                     for w, (x0, x1, y, _) in zip(m.waits, boxes)], MAX_WAIT_LABELS, "wait_labels",
+                color="#444444", bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8))
     return [Patch(facecolor=WAIT_FACE, edgecolor=WAIT_EDGE, hatch=_hatch(len(boxes)),
                   label="blocked in WaitOne")]
 
@@ -326,35 +419,43 @@ def _draw_queued(ax, m: LaneModel, g: _LaneGeometry) -> list:
 def _draw_runs(ax, m: LaneModel, g: _LaneGeometry) -> list:
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
+
+    from .labels import Bar
     boxes = [g.box(r.thread, r.t0, r.t1, 0.56 * 0.7 ** r.depth) for r in m.runs]
     if boxes:
-        faces = [conn_colour(r.conn) for r in m.runs]
+        faces = _conn_rgba([r.conn for r in m.runs])
         # A black outline would swallow the colour of a sliver: outline only wide bars.
-        edges = [("black" if x1 - x0 > g.span_ms / 300 else face)
-                 for (x0, x1, _, _), face in zip(boxes, faces)]
+        edges = faces.copy()
+        edges[[x1 - x0 > g.span_ms / 300 for x0, x1, _, _ in boxes]] = (0, 0, 0, 1)
         ax.add_collection(PolyCollection(_rects(boxes), facecolors=faces, edgecolors=edges,
                                          linewidths=0.4, zorder=3, gid="callbacks"))
-        outer = [(r, box) for r, box in zip(m.runs, boxes) if r.depth == 0]
-        _label_boxes(ax, [(r.name, SHORT_NAMES.get(r.name)) for r, _ in outer],
-                     [box for _, box in outer], _label_room(ax, g.span_ms))
+        # A bar too narrow for its name may have it above, up to the queue line
+        # of the lane before (0.36 below that lane's centre).
+        _label_bars(ax, [Bar(x0, x1, y, (r.name, SHORT_NAMES.get(r.name, r.name)),
+                             top=y - h / 2, above=1 - 0.36 - h / 2)
+                         for r, (x0, x1, y, h) in zip(m.runs, boxes) if r.depth == 0],
+                    MAX_LABELS, "bar_labels")
     conns = sorted({r.conn for r in m.runs if r.conn is not None})
     handles = [Patch(facecolor="white", edgecolor="black", linewidth=0.4,
                      label="callback run (colour = connection)")] + _conn_legend(conns)
     if any(r.conn is None for r in m.runs):
         handles.append(Patch(color=NO_CONN, label="no connection"))
-    if m.cut:
-        ax.scatter([_ms(r.t1) for r in m.cut], [g.row[r.thread] for r in m.cut], marker=">",
-                   s=40, c="black", zorder=4, gid="cut")
-        handles.append(_marker_handle("black", ">", "did not return (cut, or still running)",
-                                      size=6))
-    return handles
+    return handles + _draw_cut(ax, m, g)
+
+
+def _draw_cut(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    if not m.cut:
+        return []
+    ax.scatter([_ms(r.t1) for r in m.cut], [g.row[r.thread] for r in m.cut], marker=">",
+               s=40, c="black", zorder=4, gid="cut")
+    return [_marker_handle("black", ">", "did not return (cut, or still running)", size=6)]
 
 
 def _draw_completions(ax, m: LaneModel, g: _LaneGeometry) -> list:
     if not m.completions:
         return []
     ax.scatter([_ms(c.t) for c in m.completions], [g.row[c.thread] for c in m.completions],
-               c=[conn_colour(c.conn) for c in m.completions], marker="|", s=120,
+               c=_conn_rgba([c.conn for c in m.completions]), marker="|", s=120,
                linewidths=1.6, zorder=4, gid="completions")
     return [_marker_handle("#555555", "|", "operation completed\n(accept / receive / send)",
                            edge="#555555", width=1.6, size=10)]
@@ -368,45 +469,114 @@ def _draw_errors(ax, m: LaneModel, g: _LaneGeometry) -> list:
     return [_marker_handle(ERROR, "X", "error")]
 
 
-def _label_boxes(ax, texts, boxes, per_ms: float, **style) -> None:
-    """Write each box's label (or its short form, for a tuple) where it fits, up to MAX_LABELS."""
-    labels = len(ax.texts)
-    for options, (x0, x1, y, _) in zip(texts, boxes):
-        if labels >= MAX_LABELS:
-            return
-        room = (x1 - x0) * per_ms
-        for text in (options if isinstance(options, tuple) else (options,)):
-            if text and room > _text_pts(text):
-                ax.text((x0 + x1) / 2, y, text, ha="center", va="center", fontsize=FONT - 1,
-                        clip_on=True, zorder=6, **style)
-                labels += 1
-                break
+def _covered(edges, starts, ends):
+    """How much of each bin between ``edges`` the spans [start, end) cover, summed.
+
+    The covered time up to t is sum((t - start)+) - sum((t - end)+); with the
+    starts and the ends sorted, both are prefix sums, so this is O(n log n)
+    whatever the number of bins."""
+    import numpy as np
+
+    def upto(points):
+        points = np.sort(np.asarray(points, dtype=float))
+        sums = np.concatenate(([0.0], np.cumsum(points)))
+        n = np.searchsorted(points, edges)
+        return n * edges - sums[n]
+    return np.diff(upto(starts) - upto(ends))
 
 
-def plot_lanes(trace, ax=None, *, since: Optional[int] = None):
+def _shades(colour: str) -> list:
+    """``colour`` at each of BUSY_LEVELS' strengths, over white."""
+    from matplotlib.colors import to_hex, to_rgb
+    rgb = to_rgb(colour)
+    return [to_hex([1 - level * (1 - c) for c in rgb]) for level in BUSY_LEVELS]
+
+
+def _draw_busy(ax, m: LaneModel, g: _LaneGeometry) -> list:
+    """Each lane as a strip of BUSY_BINS cells, shaded by the share of the cell's time
+    its thread spent in callbacks (a thread that ran none, by its time blocked in
+    WaitOne, in grey): a thousand connections read as load, not as a barcode."""
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+    t0, t1 = m.span
+    edges = np.linspace(t0, max(t1, t0 + 1), BUSY_BINS + 1)
+    width = np.diff(edges)
+    cells = {"busy": ([], []), "waits": ([], [])}
+    for lane in m.lanes:
+        runs = [r for r in m.runs if r.thread == lane and r.depth == 0]
+        spans = runs or [w for w in m.waits if w.thread == lane]
+        if not spans:
+            continue
+        share = _covered(edges, [s.t0 for s in spans], [s.t1 for s in spans]) / width
+        gid, colour = ("busy", CLIENT) if runs else ("waits", WAIT_EDGE)
+        level = np.searchsorted(BUSY_LEVELS, np.clip(share, 0, 1) - 1e-9)
+        boxes, faces = cells[gid]
+        shades = _shades(colour)
+        for i in np.flatnonzero(share > 0):
+            boxes.append((_ms(edges[i]), _ms(edges[i + 1]), g.row[lane], 0.6))
+            faces.append(shades[level[i]])
+    for gid, (boxes, faces) in cells.items():
+        if boxes:
+            ax.add_collection(PolyCollection(_rects(boxes), facecolors=faces, edgecolors="none",
+                                             zorder=2, gid=gid))
+    bin_ms = _ms(t1 - t0) / BUSY_BINS
+    shares = ("up to 25%", "25 to 50%", "50 to 75%", "over 75%")
+    return ([_text_handle(f"share of each {bin_ms:.3g} ms\nspent running callbacks:")]
+            + [Patch(color=shade, label=share) for shade, share in zip(_shades(CLIENT), shares)]
+            + [Patch(color=_shades(WAIT_EDGE)[2], label="(grey: blocked in WaitOne)")])
+
+
+def _lane_labels(m: LaneModel, busy: bool) -> list:
+    """The lane names; on busy strips with each thread's callbacks (or its waiting)."""
+    if not busy:
+        return list(m.lanes)
+    runs = Counter(r.thread for r in m.runs)
+    waited = Counter()
+    for w in m.waits:
+        waited[w.thread] += w.t1 - w.t0
+    total = max(m.span[1] - m.span[0], 1)
+    out = []
+    for lane in m.lanes:
+        if runs[lane]:
+            out.append(f"{lane}\n{_plural(runs[lane], 'callback')}")
+        elif waited[lane]:
+            out.append(f"{lane}\nwaits {100 * waited[lane] / total:.0f}%")
+        else:
+            out.append(lane)
+    return out
+
+
+def plot_lanes(trace, ax=None, *, since: Optional[int] = None, title: Optional[str] = None,
+               aggregate: Optional[bool] = None):
     """Thread-pool lanes: which thread ran each callback, and what main waited for.
 
-    ``since`` (µs, the trace's clock) starts the picture there: the live view
-    uses it so a server that idled before the clients came does not squeeze
-    their callbacks into the right edge.
+    The time axis is ``time_window(trace, since)``: from the first client
+    activity (or ``since``, µs of the trace's clock) to the last event.
+    ``title`` names the run in front of the picture's headline. ``aggregate``
+    draws each thread's busy share instead of one bar per run; by default it
+    does so when a lane would hold more than ``MAX_LANE_RUNS`` bars.
     """
-    m = lane_model(trace)
-    if since is not None:
-        m = _clip(m, since)
+    events = _events(trace)
+    t0, t1 = time_window(events, since)
+    m = lane_model(events, since=t0)
     ax = _new_axes(ax, (11, min(1.6 + 0.45 * max(len(m.lanes), 3), 8)))
-    t0, t1 = m.span
     span_ms = _ms(max(t1 - t0, 1000))
     # a 20 µs callback in a 2 s run still shows as a sliver
     g = _LaneGeometry({name: i for i, name in enumerate(m.lanes)}, span_ms, span_ms / 1500)
-    # The runs first: their labels have the first claim on the label budget.
-    handles = []
-    for draw in (_draw_runs, _draw_waits, _draw_completions, _draw_queued, _draw_errors):
-        handles += draw(ax, m, g)
-    _rows(ax, list(m.lanes), "thread")
-    _set_time_axis(ax, t0, t1)
+    if aggregate is None:
+        aggregate = max(Counter(r.thread for r in m.runs).values(), default=0) > MAX_LANE_RUNS
+    draws = ((_draw_busy, _draw_cut, _draw_errors) if aggregate else
+             (_draw_runs, _draw_waits, _draw_completions, _draw_queued, _draw_errors))
+    handles = [h for draw in draws for h in draw(ax, m, g)]
+    _rows(ax, _lane_labels(m, aggregate), "thread")
+    _set_time_axis(ax, events, t0, t1, since)
     pool = {r.thread for r in m.runs}
-    ax.set_title(f"Who ran each callback: {len(m.runs)} callbacks on {len(pool)} "
-                 f"thread{'s' if len(pool) != 1 else ''}", fontsize=FONT + 3, loc="left")
+    detail = f"{_plural(len(m.runs), 'callback')} on {_plural(len(pool), 'thread')}"
+    if aggregate:
+        conns = {r.conn for r in m.runs if r.conn is not None}
+        detail += f" ({_plural(len(conns), 'connection')}: how busy each thread was)"
+    _set_title(ax, "Who ran each callback", detail, title)
     _legend(ax, handles)
     if not m.lanes:
         _say_empty(ax, "no events yet")
@@ -438,13 +608,13 @@ class ChunkModel:
     """What ``plot_chunks`` draws, as plain data; client steps are joined to their
     connection through its accept (``trace.join``)."""
     conns: tuple                 # the rows, top to bottom (at most MAX_CHUNK_ROWS, sampled)
-    total: int                   # connections in the trace
+    total: int                   # connections with something to show
     sends: tuple                 # Piece per client send() piece (the upper dots)
     receives: tuple              # Piece per receive that returned bytes (the lower squares)
     marks: tuple                 # Mark per accept, end of stream, message, close and error
     client_life: tuple           # Life: a client from its first piece to its last
     conn_life: tuple             # Life: a connection from accept to close (or the trace's end)
-    span: tuple                  # (first t, last t) of the trace
+    span: tuple                  # (first t, last t) shown: the trace's, or from since
 
 
 # kind -> (marker, colour, size, legend); where on its row: see _mark_dy
@@ -469,33 +639,39 @@ def _sample(conns: list[int], limit: int) -> list[int]:
     return sorted({conns[round(i * step)] for i in range(limit)})
 
 
-def chunk_model(trace) -> ChunkModel:
-    """What ``plot_chunks`` draws (also handy in lessons and tests)."""
+def chunk_model(trace, *, since: Optional[int] = None) -> ChunkModel:
+    """What ``plot_chunks`` draws (also handy in lessons and tests): the whole trace,
+    or from ``since`` (µs) on (a connection open across ``since`` keeps its line)."""
     events = _events(trace)
     span = _span(events)
-    shown = [(ev, conn) for ev, conn in zip(events, join_conns(events))
-             if conn is not None and (ev.kind in _PIECES or ev.kind in _MARKS)]
+    start = span[0] if since is None else since
+    span = (max(span[0], start), max(span[1], start))
+    joined = [(ev, conn) for ev, conn in zip(events, join_conns(events))
+              if conn is not None and (ev.kind in _PIECES or ev.kind in _MARKS)]
+    accepted, closed = {}, {}
+    for ev, conn in joined:
+        if ev.kind == kinds.ACCEPT:
+            accepted.setdefault(conn, ev.t)
+        elif ev.kind == kinds.CLOSE:
+            closed[conn] = ev.t
+    shown = [(ev, conn) for ev, conn in joined if ev.t >= start]
     every = sorted({conn for _, conn in shown})
     conns = _sample(every, MAX_CHUNK_ROWS)
     rows = set(conns)
     mine = [(ev, conn) for ev, conn in shown if conn in rows]
     sends = [Piece(conn, ev.t, ev.nbytes or 0) for ev, conn in mine if ev.kind == kinds.CLIENT_SEND]
-    first_send, last_send, accepted, closed = {}, {}, {}, {}
+    first_send, last_send = {}, {}
     for p in sends:
         first_send.setdefault(p.conn, p.t)
         last_send[p.conn] = p.t
-    for ev, conn in mine:
-        if ev.kind == kinds.ACCEPT:
-            accepted.setdefault(conn, ev.t)
-        elif ev.kind == kinds.CLOSE:
-            closed[conn] = ev.t
     return ChunkModel(
         conns=tuple(conns), total=len(every), sends=tuple(sends),
         receives=tuple(Piece(conn, ev.t, ev.nbytes or 0) for ev, conn in mine
                        if ev.kind == kinds.CHUNK),
         marks=tuple(Mark(ev.kind, conn, ev.t) for ev, conn in mine if ev.kind in _MARKS),
         client_life=tuple(Life(c, t, last_send[c]) for c, t in first_send.items()),
-        conn_life=tuple(Life(c, t, closed.get(c, span[1])) for c, t in accepted.items()),
+        conn_life=tuple(Life(c, max(t, start), closed.get(c, span[1]))
+                        for c, t in accepted.items() if c in rows),
         span=span)
 
 
@@ -549,18 +725,30 @@ def _draw_marks(ax, m: ChunkModel, row: dict) -> list:
 
 
 def _draw_byte_labels(ax, m: ChunkModel, row: dict) -> list:
-    from matplotlib.lines import Line2D
-    for pieces, dy, va in ((m.sends, CLIENT_DY - 0.13, "bottom"),
-                           (m.receives, SERVER_DY + 0.13, "top")):
-        for p in pieces:
-            ax.text(_ms(p.t), row[p.conn] + dy, str(p.nbytes), ha="center", va=va,
-                    fontsize=FONT - 2, color="#333333", zorder=5, clip_on=True)
-    return [Line2D([], [], linestyle="none", label="numbers: bytes")]
+    """Each piece's bytes beside it; pieces too close to label apart get one label
+    for the group (``20×2``: twenty pieces of 2 bytes), decided when drawn."""
+    from .labels import Count, CountLabels
+    for pieces, dy, va, gid in ((m.sends, CLIENT_DY - 0.13, "bottom", "send_bytes"),
+                                (m.receives, SERVER_DY + 0.13, "top", "receive_bytes")):
+        if pieces:
+            ax.add_artist(CountLabels([Count(p.conn, _ms(p.t), row[p.conn] + dy, p.nbytes)
+                                       for p in pieces], gid=gid, va=va, fontsize=FONT - 1,
+                                      color="#333333"))
+    several = any(n > 1 for n in Counter(p.conn for p in m.sends).values()) or any(
+        n > 1 for n in Counter(p.conn for p in m.receives).values())
+    return [_text_handle("numbers: bytes" + ("\n(20×2: 20 pieces of 2 bytes,\ntoo close to label apart)"
+                                             if several else ""))]
 
 
-def plot_chunks(trace, ax=None):
-    """Client pieces above, server receives below, one row per connection."""
-    m = chunk_model(trace)
+def plot_chunks(trace, ax=None, *, since: Optional[int] = None, title: Optional[str] = None):
+    """Client pieces above, server receives below, one row per connection.
+
+    The time axis is ``time_window(trace, since)``, as in ``plot_lanes``;
+    ``title`` names the run in front of the picture's headline.
+    """
+    events = _events(trace)
+    t0, t1 = time_window(events, since)
+    m = chunk_model(events, since=t0)
     ax = _new_axes(ax, (11, min(1.8 + 0.42 * max(len(m.conns), 3), 9)))
     row = {c: i for i, c in enumerate(m.conns)}
     # Marker area grows with the bytes, its biggest diameter with the row's height.
@@ -576,10 +764,11 @@ def plot_chunks(trace, ax=None):
     if len(m.sends) + len(m.receives) <= MAX_BYTE_LABELS and row_pts >= 26:
         handles += _draw_byte_labels(ax, m, row)
     _rows(ax, [f"conn {c}" for c in m.conns], "connection", every=max(1, len(m.conns) // 30))
-    _set_time_axis(ax, *m.span)
-    note = f" (showing {len(m.conns)} of {m.total} connections)" if len(m.conns) < m.total else ""
-    ax.set_title(f"How the bytes arrived: {len(m.sends)} client pieces, {len(m.receives)} server "
-                 f"receives{note}", fontsize=FONT + 3, loc="left")
+    _set_time_axis(ax, events, t0, t1, since)
+    note = (f" (showing {len(m.conns)} of {m.total:,} connections)"
+            if len(m.conns) < m.total else "")
+    _set_title(ax, "How the bytes arrived", f"{_plural(len(m.sends), 'client piece')}, "
+               f"{_plural(len(m.receives), 'server receive')}{note}", title)
     _legend(ax, handles)
     if not m.conns:
         _say_empty(ax, "no connections yet")
@@ -588,19 +777,25 @@ def plot_chunks(trace, ax=None):
 
 # -- summary ---------------------------------------------------------------------
 
-def plot_summary(trace, axes=None):
-    """Callbacks per thread (stacked by callback name) and bytes per receive."""
+def plot_summary(trace, axes=None, *, title: Optional[str] = None):
+    """Callbacks per thread (stacked by callback name) and bytes per receive;
+    ``title`` names the run in front of each panel's headline."""
     if axes is None:
         import matplotlib.pyplot as plt
         _, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
     events = _events(trace)
-    _plot_callbacks_per_thread(lane_model(events), axes[0])
+    _plot_callbacks_per_thread(lane_model(events), axes[0], title)
     _plot_bytes_per_receive([e.nbytes for e in events if e.kind == kinds.CHUNK and e.nbytes],
-                            axes[1])
+                            axes[1], title)
     return axes
 
 
-def _plot_callbacks_per_thread(m: LaneModel, ax) -> None:
+def _integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _plot_callbacks_per_thread(m: LaneModel, ax, title: Optional[str]) -> None:
     counts: dict[str, Counter] = defaultdict(Counter)
     for r in m.runs:
         counts[r.thread][r.name] += 1
@@ -616,32 +811,52 @@ def _plot_callbacks_per_thread(m: LaneModel, ax) -> None:
         left = [a + b for a, b in zip(left, widths)]
     ax.set_yticks(range(len(threads)), threads, fontsize=FONT)
     ax.invert_yaxis()
+    _integer_ticks(ax.xaxis)
     ax.set_xlabel("callbacks run", fontsize=FONT + 1)
-    ax.set_title(f"Callbacks per thread ({sum(left)} on {len(threads)} threads)",
-                 fontsize=FONT + 2, loc="left")
+    _set_title(ax, "Callbacks per thread", f"{sum(left):,} on {_plural(len(threads), 'thread')}",
+               title, FONT + 2)
     ax.tick_params(labelsize=FONT)
     if names:
         ax.legend(fontsize=FONT, loc="lower right", framealpha=0.9)
 
 
-def _plot_bytes_per_receive(sizes: list, ax) -> None:
+MAX_SIZE_BARS = 12   # distinct receive sizes drawn one bar each; more make a histogram
+
+
+def _plot_bytes_per_receive(sizes: list, ax, title: Optional[str]) -> None:
+    """One bar per distinct size when there are few (the sizes are the point:
+    "every receive was 14 bytes"), else a histogram on whole bytes."""
     if sizes:
-        lo, hi = min(sizes), max(sizes)
-        # Byte counts are integers: one bar per count when the range is small.
-        bins = [b - 0.5 for b in range(lo, hi + 2)] if hi - lo <= 60 else 40
-        ax.hist(sizes, bins=bins, color=SERVER, edgecolor="white", linewidth=0.5,
-                label=f"receives (mean {sum(sizes) / len(sizes):.0f} bytes)")
+        label = f"receives (mean {sum(sizes) / len(sizes):,.0f} bytes)"
+        counts = sorted(Counter(sizes).items())
+        if len(counts) <= MAX_SIZE_BARS:
+            ax.bar(range(len(counts)), [n for _, n in counts], width=0.6, color=SERVER,
+                   label=label)
+            ax.set_xticks(range(len(counts)), [f"{size:,}" for size, _ in counts])
+            # A lone bar would fill the axes: keep room for about four.
+            room = max(0.0, (4 - len(counts)) / 2)
+            ax.set_xlim(-0.5 - room, len(counts) - 0.5 + room)
+        else:
+            lo, hi = counts[0][0], counts[-1][0]
+            bins = [b - 0.5 for b in range(lo, hi + 2)] if hi - lo <= 60 else 40
+            ax.hist(sizes, bins=bins, color=SERVER, edgecolor="white", linewidth=0.5, label=label)
+            _integer_ticks(ax.xaxis)
         ax.legend(fontsize=FONT, framealpha=0.9)
+    _integer_ticks(ax.yaxis)
     ax.set_xlabel("bytes per receive (what end_receive returned)", fontsize=FONT + 1)
     ax.set_ylabel("receives", fontsize=FONT + 1)
-    ax.set_title(f"Bytes per receive ({len(sizes)} receives)", fontsize=FONT + 2, loc="left")
+    _set_title(ax, "Bytes per receive", _plural(len(sizes), "receive"), title, FONT + 2)
     ax.tick_params(labelsize=FONT)
 
 
 # -- one PNG ---------------------------------------------------------------------
 
-def demo_figure(trace, summary: Optional[bool] = None):
-    """A ``Figure`` (no pyplot) with lanes, chunks and, for big runs, the summary."""
+def demo_figure(trace, summary: Optional[bool] = None, *, since: Optional[int] = None,
+                title: Optional[str] = None):
+    """A ``Figure`` (no pyplot) with lanes, chunks and, for big runs, the summary.
+
+    Lanes and chunks show the same ``time_window`` and share their x axis, so
+    zooming one zooms both; ``title`` heads the figure."""
     from matplotlib.figure import Figure
 
     events = _events(trace)
@@ -651,23 +866,26 @@ def demo_figure(trace, summary: Optional[bool] = None):
         summary = n_conns > SUMMARY_CONNECTIONS
     # Chunk rows need ~0.5 in each for their byte labels; above 20 rows they go without.
     rows = min(max(n_conns, 3), MAX_CHUNK_ROWS)
-    heights = [1.2 + 0.42 * n_lanes, 1.2 + (0.5 if rows <= 20 else 0.25) * rows]
+    heights = [1.2 + 0.42 * n_lanes, 1.2 + (0.5 if rows <= 20 else 0.2) * rows]
     if summary:
         heights.append(3.2)
     fig = Figure(figsize=(12, min(sum(heights) + 0.4, 24)), layout="constrained")
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=FONT + 5, fontweight="bold")
     grid = fig.add_gridspec(len(heights), 2 if summary else 1, height_ratios=heights)
     lanes_ax = fig.add_subplot(grid[0, :])
     chunks_ax = fig.add_subplot(grid[1, :], sharex=lanes_ax)
-    plot_lanes(events, lanes_ax)
-    plot_chunks(events, chunks_ax)
+    plot_lanes(events, lanes_ax, since=since)
+    plot_chunks(events, chunks_ax, since=since)
     if summary:
         plot_summary(events, [fig.add_subplot(grid[2, 0]), fig.add_subplot(grid[2, 1])])
     return fig
 
 
-def save_demo_figure(trace, path, *, dpi: int = 100, summary: Optional[bool] = None) -> None:
+def save_demo_figure(trace, path, *, dpi: int = 100, summary: Optional[bool] = None,
+                     since: Optional[int] = None, title: Optional[str] = None) -> None:
     """Write the lanes and chunks pictures (and the summary for big runs) to a PNG."""
-    fig = demo_figure(trace, summary)
+    fig = demo_figure(trace, summary, since=since, title=title)
     # savefig would run the constrained layout on a dry draw and again on the
     # real one; lay out once, freeze, and draw once (a third off a big trace).
     fig.set_dpi(dpi)

@@ -10,19 +10,33 @@ The widget holds no logic of its own: every panel is ``state_at(trace, k)``
 put into HTML. Give it a ``Trace`` (real or simulated: they step alike), a
 ``ServerHandle`` (its trace) or a simulation (anything with ``.trace`` and
 ``.step()``): stepping past the recorded end of a simulation calls
-``sim.step()`` until the trace grows.
+``sim.step()`` until the trace grows. Every Step, Back, slider move or Reset
+first takes in what the trace recorded meanwhile, so a simulation that a
+later cell ran, stepped or closed is stepped to the end of what it recorded,
+and the header says honestly why nothing follows: the run is over (the
+simulation's verdict), or the simulation was closed before it finished.
 
 The code panel shows the source of the server that ran: ``server=`` (a
 class, or its dotted name), else the source's own ``.server`` (a simulation's
 or a handle's), else the one the trace's ``meta["server"]`` names, else the
 page's (``source_map.server_of``).
 
+Layout: made to show the buttons, the state tables, the code and the console
+at once on a 1440×900 laptop, about 650 pixels in all: small fonts at a
+normal line height, fixed-height boxes that scroll (the state tables, the
+code, the console, which keeps its last line in view), columns that clip or
+scroll their long lines instead of running into each other. The parts carry
+stable CSS classes (``sd-stepper``, ``sd-header``, ``sd-state``, ``sd-col``,
+``sd-threads``, ``sd-conns``, ``sd-source``, ``sd-code``, ``sd-console`` ...),
+for the stylesheet below and for a browser test that measures them. A
+notebook saved without its widget state still shows the last frame: the
+display carries ``text/html`` of the current panels beside the widget view.
+
     Stepper(server.trace)            # in a notebook cell
 """
 from __future__ import annotations
 
 import html
-import math
 from typing import Optional
 
 import ipywidgets as widgets
@@ -31,21 +45,51 @@ from .source_map import context, server_of
 from .stepper_state import StepState, model_for, state_at
 
 __all__ = ["Stepper", "render_header", "render_threads", "render_pending", "render_conns",
-           "render_signals", "render_console", "render_code"]
+           "render_signals", "render_console", "render_code", "STYLE"]
 
-CONSOLE_LINES = 30      # the console panel shows its tail
+CONSOLE_LINES = 200     # the console panel keeps its tail (it scrolls)
 CLOSED_SHOWN = 6        # closed connections listed after the open ones
 PENDING_SHOWN = 30
 _SIM_STEPS = 10_000     # sim.step() calls tried for one more event before giving up
 
-_CSS = ("<style>.sd-table td,.sd-table th{padding:1px 8px;text-align:left;vertical-align:top}"
-        ".sd-code{font-family:monospace;white-space:pre;font-size:12px;overflow-x:auto}"
-        ".sd-current{background:#ffe680;font-weight:bold}"
-        ".sd-dim{color:#888}</style>")
+# Scoped to .sd-stepper. JupyterLab gives a widget's HTML a 28 px line height
+# (its inline-widget height) and lets flex items grow to their content, which
+# made the panel 940 px tall and ran long code lines into the next column.
+STYLE = """<style>
+.sd-stepper{font-size:12px;line-height:1.35;color:#222}
+.sd-stepper .widget-html>.widget-html-content,
+.sd-stepper .jupyter-widget-html>.jupyter-widget-html-content{line-height:1.35;min-width:0}
+.sd-stepper .sd-row{display:flex;flex-direction:row;gap:12px;width:100%;margin:2px 0}
+.sd-stepper .sd-col{flex:1 1 0;min-width:0;overflow:auto}
+.sd-stepper .sd-header{height:54px;overflow:hidden}
+.sd-stepper .sd-summary,.sd-stepper .sd-ended{display:block;white-space:nowrap;overflow:hidden;
+ text-overflow:ellipsis}
+.sd-stepper .sd-ended{color:#8a4b00}
+.sd-stepper .sd-panel,.sd-stepper .sd-header{font-size:12px}
+.sd-stepper .sd-state{height:240px}
+.sd-stepper .sd-source{height:132px}
+.sd-stepper .sd-source .sd-col{overflow:hidden}
+.sd-stepper .sd-code{font-family:monospace;font-size:11px;line-height:1.3;white-space:pre;
+ overflow-x:auto;overflow-y:hidden}
+.sd-stepper .sd-console{height:108px;box-sizing:border-box;overflow:auto;display:flex;
+ flex-direction:column-reverse;font-family:monospace;font-size:11px;line-height:1.3;white-space:pre;
+ background:#fafafa;border:1px solid #ddd;padding:2px 4px}
+.sd-stepper .sd-table{border-collapse:collapse}
+.sd-stepper .sd-table td,.sd-stepper .sd-table th{padding:0 6px;text-align:left;vertical-align:top}
+.sd-stepper .sd-table th{white-space:nowrap}
+.sd-stepper .sd-text{display:inline-block;max-width:12em;overflow:hidden;text-overflow:ellipsis;
+ white-space:nowrap;vertical-align:bottom}
+.sd-stepper .sd-current{background:#ffe680;font-weight:bold}
+.sd-stepper .sd-dim{color:#888}
+</style>"""
 
 
 def _e(value) -> str:
     return html.escape(str(value))
+
+
+def _panel(name: str, title: str, body: str) -> str:
+    return f'<div class="sd-panel sd-{name}"><b>{_e(title)}</b>{body}</div>'
 
 
 def _table(head, rows) -> str:
@@ -58,23 +102,25 @@ def _table(head, rows) -> str:
 
 # -- the panels: a StepState in HTML -------------------------------------------------
 
-def render_header(st: StepState, total: int) -> str:
+def render_header(st: StepState, total: int, note: str = "") -> str:
+    """Where the step stands, the event in words, and ``note`` (why nothing follows)."""
     ev = st.event
     where = "" if ev is None else f" · t = {st.t} µs · {_e(ev.thread)} · <code>{_e(ev.kind)}</code>"
-    return (f"{_CSS}<b>step {st.k} / {total}</b>{where}<br>"
-            f'<span class="sd-summary">{_e(st.summary)}</span>')
+    tail = f'<span class="sd-ended">{_e(note)}</span>' if note else ""
+    return (f"<b>step {st.k} / {total}</b>{where}"
+            f'<span class="sd-summary" title="{_e(st.summary)}">{_e(st.summary)}</span>{tail}')
 
 
 def render_threads(st: StepState) -> str:
     if not st.threads:
-        return "<b>Threads</b><br><i>none yet</i>"
+        return _panel("threads", "Threads", "<br><i>none yet</i>")
     rows = [(f"<b>{_e(t.name)}</b>", _e(t.describe), f"since step {t.since}") for t in st.threads]
-    return "<b>Threads</b>" + _table(("thread", "doing", ""), rows)
+    return _panel("threads", "Threads", _table(("thread", "doing", ""), rows))
 
 
 def render_pending(st: StepState) -> str:
     if not st.pending:
-        return "<b>Pending operations</b><br><i>none</i>"
+        return _panel("pending", "Pending operations", "<br><i>none</i>")
     rows = []
     for p in st.pending[:PENDING_SHOWN]:
         callback = f" → {_e(p.callback)}" if p.callback else ""
@@ -84,12 +130,14 @@ def render_pending(st: StepState) -> str:
                      _e(p.status if p.result is None else f"{p.result}: {p.status}")))
     more = len(st.pending) - PENDING_SHOWN
     tail = f'<span class="sd-dim">… {more} more</span>' if more > 0 else ""
-    return "<b>Pending operations</b>" + _table(("id", "op", "on", "begun", "status"), rows) + tail
+    return _panel("pending", "Pending operations",
+                  _table(("id", "op", "on", "begun", "status"), rows) + tail)
 
 
 def render_conns(st: StepState) -> str:
+    title = "Connections (StateObject)"
     if not st.conns:
-        return "<b>Connections (StateObject)</b><br><i>none yet</i>"
+        return _panel("conns", title, "<br><i>none yet</i>")
     open_ = [c for c in st.conns if not c.closed]
     closed = [c for c in st.conns if c.closed]
     shown = open_ + closed[-CLOSED_SHOWN:]
@@ -100,13 +148,13 @@ def render_conns(st: StepState) -> str:
         peer = f"{c.peer[0]}:{c.peer[1]}" if c.peer else ""
         sent = f", sent {c.sent} B" if c.sent else ""
         rows.append((f"<b>{c.conn}</b>", _e(peer), f"{c.received} B in {c.chunks}{sent}",
-                     f"<code>{text}</code>", "printed" if c.printed else "",
+                     f'<code class="sd-text" title="{text}">{text}</code>',
+                     "printed" if c.printed else "",
                      _e(c.status) + (f": {_e(c.error)}" if c.error else "")))
     hidden = len(st.conns) - len(shown)
     tail = f'<span class="sd-dim">… {hidden} more closed</span>' if hidden > 0 else ""
-    return ("<b>Connections (StateObject)</b>"
-            + _table(("conn", "peer", "received", "sb (text so far)", "message", "socket"), rows)
-            + tail)
+    return _panel("conns", title, _table(("conn", "peer", "received", "sb (text so far)", "message",
+                                          "socket"), rows) + tail)
 
 
 def render_signals(st: StepState) -> str:
@@ -118,7 +166,7 @@ def render_signals(st: StepState) -> str:
         who = f" (waiting: {_e(', '.join(waiters))})" if waiters else ""
         parts.append(f"<b>{_e(name)}</b>: {'set ●' if is_set else 'reset ○'}{who}")
     listening = f"<br>listening on {_e(st.listening)}" if st.listening else ""
-    return "<b>ManualResetEvent</b><br>" + "<br>".join(parts) + listening
+    return _panel("signals", "ManualResetEvent", "<br>" + "<br>".join(parts) + listening)
 
 
 def render_console(st: StepState) -> str:
@@ -126,7 +174,8 @@ def render_console(st: StepState) -> str:
     more = len(st.console) - len(lines)
     head = f'<span class="sd-dim">… {more} earlier lines</span>\n' if more > 0 else ""
     body = "\n".join(_e(line) for line in lines)
-    return f'<b>Console</b><div class="sd-code sd-console">{head}{body}</div>'
+    # The box lays its one child out bottom-up: it opens scrolled to the last line.
+    return _panel("console-panel", "Console", f'<div class="sd-console"><div>{head}{body}</div></div>')
 
 
 def _code_column(title: str, line, around: int, missing: str) -> str:
@@ -148,6 +197,28 @@ def render_code(st: StepState, around: int = 3) -> tuple:
                          "(runtime)" if py is None else "(no such line in the page's C#)"))
 
 
+def _why_over(sim) -> Optional[str]:
+    """Why a simulation will record no more events; None while it may.
+
+    Reads what ``sim.simulation.Simulation`` offers: its ``result`` (a status
+    other than "running" once the run is over) and its kernel's ``closed``
+    (``close()`` before the end)."""
+    result = getattr(sim, "result", None)
+    if result is not None and getattr(result, "status", "running") != "running":
+        return f"the run is over: {result}"
+    if getattr(getattr(sim, "kernel", None), "closed", False):
+        return ("the simulation was closed before it finished: its recorded trace ends here, "
+                "as each thread then stood")
+    return None
+
+
+def _box(children, *classes) -> widgets.Box:
+    box = widgets.Box(children)
+    for name in classes:
+        box.add_class(name)
+    return box
+
+
 # -- the widget ------------------------------------------------------------------------
 
 class Stepper(widgets.VBox):
@@ -158,7 +229,7 @@ class Stepper(widgets.VBox):
         self._sim = source if callable(getattr(source, "step", None)) and hasattr(source, "trace") else None
         self.server = server_of(source, server)   # whose Python source the code panel shows
         self.around = around
-        self.ended: Optional[str] = None   # why a simulation gave no more events
+        self.ended: Optional[str] = None   # why a simulation gives no more events
         self.state: Optional[StepState] = None
         n = len(self.trace)
 
@@ -173,17 +244,18 @@ class Stepper(widgets.VBox):
         self.speed = widgets.IntSlider(value=speed, min=1, max=60, description="steps/s",
                                        continuous_update=False, layout=widgets.Layout(width="240px"))
         self.slider = widgets.IntSlider(min=0, max=n, value=0, description="step",
-                                        continuous_update=True, layout=widgets.Layout(width="100%"))
+                                        continuous_update=True, layout=widgets.Layout(width="auto"))
         widgets.link((self.play, "value"), (self.slider, "value"))
         widgets.link((self.play, "max"), (self.slider, "max"))
 
-        self.header = widgets.HTML()
+        self.style_sheet = widgets.HTML(STYLE)
+        self.header = widgets.HTML().add_class("sd-header")
         self.threads_panel = widgets.HTML()
         self.signals_panel = widgets.HTML()
         self.pending_panel = widgets.HTML()
-        self.conns_panel = widgets.HTML()
-        self.python_panel = widgets.HTML(layout=widgets.Layout(width="50%"))
-        self.csharp_panel = widgets.HTML(layout=widgets.Layout(width="50%"))
+        self.conns_panel = widgets.HTML().add_class("sd-col")
+        self.python_panel = widgets.HTML().add_class("sd-col")
+        self.csharp_panel = widgets.HTML().add_class("sd-col")
         self.console_panel = widgets.HTML()
 
         self.reset_button.on_click(lambda _: self.reset())
@@ -193,13 +265,13 @@ class Stepper(widgets.VBox):
         self.slider.observe(self._on_value, names="value")
 
         controls = widgets.HBox([self.reset_button, self.back_button, self.step_button,
-                                 self.play, self.speed])
-        left = widgets.VBox([self.threads_panel, self.signals_panel, self.pending_panel],
-                            layout=widgets.Layout(width="45%"))
-        right = widgets.VBox([self.conns_panel], layout=widgets.Layout(width="55%"))
-        super().__init__([controls, self.slider, self.header, widgets.HBox([left, right]),
-                          widgets.HBox([self.python_panel, self.csharp_panel]),
+                                 self.play, self.speed]).add_class("sd-controls")
+        left = widgets.VBox([self.threads_panel, self.signals_panel, self.pending_panel]).add_class("sd-col")
+        super().__init__([self.style_sheet, controls, self.slider, self.header,
+                          _box([left, self.conns_panel], "sd-row", "sd-state"),
+                          _box([self.python_panel, self.csharp_panel], "sd-row", "sd-source"),
                           self.console_panel])
+        self.add_class("sd-stepper")
         self.show(0)
 
     # -- what the buttons do -----------------------------------------------------------
@@ -215,11 +287,11 @@ class Stepper(widgets.VBox):
         return self.slider.value
 
     def step(self) -> None:
+        self._take_in()
         k = self.slider.value
-        if k >= self.slider.max:
-            self.refresh()
-        if k >= self.slider.max and self._sim is not None:
+        if k >= self.slider.max and self._sim is not None and self.ended is None:
             self._extend()
+            self._take_in()
         if k < self.slider.max:
             self.slider.value = k + 1
         else:
@@ -229,6 +301,8 @@ class Stepper(widgets.VBox):
         self.play.playing = False
         if self.slider.value > 0:
             self.slider.value -= 1
+        else:
+            self.show(0)
 
     def reset(self) -> None:
         self.play.playing = False
@@ -237,21 +311,24 @@ class Stepper(widgets.VBox):
         self.slider.value = 0
 
     def goto(self, k: int) -> None:
-        self.slider.value = max(0, min(k, self.slider.max))
+        self._take_in()
+        k = max(0, min(k, self.slider.max))
+        if k == self.slider.value:
+            self.show(k)   # the slider does not move: redraw what may have changed
+        else:
+            self.slider.value = k
 
     def refresh(self) -> None:
-        """Take in events a live trace recorded since (the slider grows)."""
-        n = len(model_for(self.trace, self.server))
-        if n != self.slider.max:
-            self.slider.max = n
-            self.show(self.slider.value)
+        """Take in events the trace recorded since (the slider grows) and redraw."""
+        self.show(self.slider.value)
 
     def show(self, k: int) -> None:
+        """Put ``state_at(trace, k)`` into the panels (after taking in what was recorded)."""
+        self._take_in()
         st = state_at(self.trace, k, self.server)
         self.state = st
         total = self.slider.max
-        self.header.value = render_header(st, total) + (
-            f"<br><i>simulation ended: {html.escape(self.ended)}</i>" if self.ended and k == total else "")
+        self.header.value = render_header(st, total, self._note(k, total))
         self.threads_panel.value = render_threads(st)
         self.signals_panel.value = render_signals(st)
         self.pending_panel.value = render_pending(st)
@@ -259,31 +336,59 @@ class Stepper(widgets.VBox):
         self.python_panel.value, self.csharp_panel.value = render_code(st, self.around)
         self.console_panel.value = render_console(st)
 
+    def html(self) -> str:
+        """The current panels as a static page: what a notebook saved without its
+        widget state shows (the same classes, so the same layout)."""
+        state = "".join(p.value for p in (self.threads_panel, self.signals_panel, self.pending_panel))
+        return (f'<div class="sd-stepper sd-static">{STYLE}'
+                f'<div class="sd-dim">Stepper, saved at step {self.value}: run the notebook to step</div>'
+                f'<div class="sd-header">{self.header.value}</div>'
+                f'<div class="sd-row sd-state"><div class="sd-col">{state}</div>'
+                f'<div class="sd-col">{self.conns_panel.value}</div></div>'
+                f'<div class="sd-row sd-source"><div class="sd-col">{self.python_panel.value}</div>'
+                f'<div class="sd-col">{self.csharp_panel.value}</div></div>'
+                f"{self.console_panel.value}</div>")
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        bundle["text/html"] = self.html()
+        return bundle
+
     # -- plumbing ----------------------------------------------------------------------
 
+    def _take_in(self) -> None:
+        """Grow the slider to what the trace holds now; notice a simulation that is over."""
+        n = len(model_for(self.trace, self.server))
+        if self._sim is not None and self.ended is None:
+            self.ended = _why_over(self._sim)
+        if n != self.slider.max:
+            self.slider.max = n
+
+    def _note(self, k: int, total: int) -> str:
+        if k < total:
+            return ""
+        if self.ended:
+            return f"end of the recorded run: {self.ended}"
+        if self._sim is not None:
+            return "the last step recorded so far: Step asks the simulation for the next"
+        return ""
+
     def _extend(self) -> None:
-        """Advance the simulation until its trace has at least one more event."""
+        """Run the simulation until its trace has one more event, or it is over."""
         sim, before = self._sim, len(self.trace)
         for _ in range(_SIM_STEPS):
-            peek = getattr(sim, "peek", None)
-            if peek is not None:
-                try:
-                    if peek() in (None, math.inf):
-                        self.ended = "nothing left to run"
-                        break
-                except Exception as exc:  # noqa: BLE001 - shown, not hidden
-                    self.ended = f"{type(exc).__name__}: {exc}"
-                    break
             try:
-                if sim.step() is False:
-                    self.ended = "nothing left to run"
-                    break
-            except Exception as exc:  # noqa: BLE001 - an empty schedule ends the run
-                self.ended = f"{type(exc).__name__}: {exc}"
-                break
+                event = sim.step()
+            except Exception as exc:  # noqa: BLE001 - shown in the header, not lost in a log
+                self.ended = f"the simulation stopped: {type(exc).__name__}: {exc}"
+                return
             if len(self.trace) > before:
-                break
-        self.refresh()
+                return
+            self.ended = _why_over(sim)
+            if self.ended is None and event is None:
+                self.ended = "the simulation's step() gave no event"
+            if self.ended is not None:
+                return
 
     def _on_value(self, change) -> None:
         k = change["new"]
@@ -291,7 +396,7 @@ class Stepper(widgets.VBox):
         if (k == self.slider.max and self._sim is not None and self.play.playing
                 and self.ended is None):
             self._extend()
+            self._take_in()
 
     def _on_speed(self, change) -> None:
         self.play.interval = max(1, 1000 // max(1, change["new"]))
-
