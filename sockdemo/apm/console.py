@@ -24,7 +24,7 @@ HISTORY = 10_000
 
 class Console:
     def __init__(self, tracer, sink: Optional[Callable[[str], None]] = None,
-                 checkpoint: Optional[Callable[[], None]] = None, history: int = HISTORY):
+                 checkpoint: Optional[Callable[..., None]] = None, history: int = HISTORY):
         if history < 0:
             raise ValueError(f"history must be 0 or more lines, not {history}")
         self._tracer = tracer
@@ -36,8 +36,8 @@ class Console:
         self._lock = threading.Lock()
 
     def write_line(self, text: str = "") -> None:
-        self._checkpoint()
         text = str(text)
+        self._checkpoint(kinds.CONSOLE, text)
         self._tracer.emit(kinds.CONSOLE, text=text)
         with self._lock:  # keep the history and the sink in the same order
             if len(self._kept) == self.history:
@@ -62,5 +62,5 @@ class Console:
         return "".join(line + "\n" for line in self.lines)
 
 
-def _no_checkpoint() -> None:
+def _no_checkpoint(kind: str = "", detail=None, conn=None) -> None:
     pass

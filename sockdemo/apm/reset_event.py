@@ -37,7 +37,7 @@ class ManualResetEvent:
         return self._flag.is_set()
 
     def set(self) -> bool:
-        self._checkpoint()
+        self._checkpoint(kinds.SET, self.name)
         self._set()
         return True
 
@@ -46,14 +46,14 @@ class ManualResetEvent:
         self._flag.set()
 
     def reset(self) -> bool:
-        self._checkpoint()
+        self._checkpoint(kinds.RESET, self.name)
         self._tracer.emit(kinds.RESET, event=self.name)
         self._flag.clear()
         return True
 
     def wait_one(self, timeout: Optional[float] = None) -> bool:
         """Block until set; ``timeout`` in seconds (None waits forever)."""
-        self._checkpoint()
+        self._checkpoint(kinds.WAIT, self.name)
         return self._wait(timeout)
 
     def _wait(self, timeout: Optional[float]) -> bool:

@@ -89,8 +89,11 @@ class Runtime:
         """``Thread.Sleep``; raises ``ThreadInterrupted`` if the runtime stops meanwhile."""
         raise NotImplementedError
 
-    def checkpoint(self) -> None:
-        """A scheduling point: another thread may run here (see the module's note)."""
+    def checkpoint(self, kind: str = "", detail=None, conn: Optional[int] = None) -> None:
+        """A scheduling point: another thread may run here (see the module's note).
+        ``kind``, ``detail`` and ``conn`` say what the thread does next (the event
+        kind it is about to emit, and the op, event or callback name it is about):
+        the simulator shows it to a learner who chooses who goes next."""
 
     # -- shared by both worlds -------------------------------------------------
 
@@ -134,7 +137,7 @@ class Runtime:
         emit, checkpoint = self.tracer.emit, self.checkpoint
         name = callback_name(item.callback)
         conn = item.conn
-        checkpoint()
+        checkpoint(kinds.CALLBACK_START, name, conn)
         token = next(self._running_tokens)
         self._running[token] = (self.tracer.current_thread_name(), name, item.id, conn)
         emit(kinds.CALLBACK_START, conn, name=name, id=item.id)
@@ -146,7 +149,7 @@ class Runtime:
             if self.unhandled == "stop":
                 self._stop_from_callback()
         finally:
-            checkpoint()
+            checkpoint(kinds.CALLBACK_END, name, conn)
             if self._running.pop(token, None) is not None:  # else a stop has ended it already
                 emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
 

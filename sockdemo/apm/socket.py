@@ -79,13 +79,13 @@ class Socket:
         return self._end(ar, "connect")
 
     def shutdown(self, how: int) -> None:
-        self.runtime.checkpoint()
+        self.runtime.checkpoint(kinds.SHUTDOWN, None, self.conn)
         self._check_open()
         self.runtime.tracer.emit(kinds.SHUTDOWN, self.conn, how=_HOW_NAMES.get(how, how))
         self._shutdown(how)
 
     def close(self) -> None:
-        self.runtime.checkpoint()
+        self.runtime.checkpoint(kinds.CLOSE, None, self.conn)
         self._dispose()
 
     def _dispose(self) -> None:
@@ -101,7 +101,7 @@ class Socket:
 
     def _begin(self, op: str, callback, state, args: tuple = (), nbytes=None) -> AsyncResult:
         rt = self.runtime
-        rt.checkpoint()
+        rt.checkpoint(kinds.BEGIN, op, self.conn)
         self._check_open()
         ar = AsyncResult(self, op, callback, state, rt._next_op_id())
         ar._args = args
@@ -115,7 +115,7 @@ class Socket:
     def _end(self, ar: AsyncResult, op: str):
         if ar.socket is not self:
             raise ValueError(f"end_{op} was given the result of another socket's operation")
-        self.runtime.checkpoint()
+        self.runtime.checkpoint(kinds.END, op, ar.conn)
         tracer = self.runtime.tracer
         try:
             result = ar._end(op)

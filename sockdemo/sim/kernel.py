@@ -34,11 +34,11 @@ import heapq
 import itertools
 import random
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from ..apm.errors import ThreadInterrupted
 
-__all__ = ["Kernel", "SimThread", "Entry", "us"]
+__all__ = ["Kernel", "SimThread", "Entry", "Action", "us", "START", "RESUME", "TAKE", "ACT"]
 
 HANDOFF_TIMEOUT = 10.0   # real seconds a simulated thread may run between two scheduling points
 
@@ -58,14 +58,36 @@ def us(seconds: float) -> int:
     return int(round(seconds * 1_000_000))
 
 
+class Action(NamedTuple):
+    """What a thread or an actor does when it next runs: the event kind it is
+    about to emit (``begin``, ``wake`` ...) and what about (an op, an event's
+    name, a callback's name, a console line), for a learner choosing who goes
+    next. Kinds that are no event: ``START``, ``RESUME`` (after a sleep), ``TAKE``
+    (an idle worker takes a callback), ``ACT`` (an actor; ``detail`` says what)."""
+    kind: str
+    detail: Any = None
+    conn: Optional[int] = None
+
+
+START, RESUME, TAKE, ACT = "start", "resume", "take", "act"
+
+
 class Entry:
     """One piece of timed work: resume a thread, or run an action inline."""
-    __slots__ = ("time", "seq", "name", "owner", "thread", "value", "action", "cancelled")
+    __slots__ = ("time", "seq", "name", "owner", "thread", "value", "action", "cancelled", "label")
 
-    def __init__(self, time, seq, name, owner, thread=None, value=None, action=None):
+    def __init__(self, time, seq, name, owner, thread=None, value=None, action=None, label=None):
         self.time, self.seq, self.name, self.owner = time, seq, name, owner
         self.thread, self.value, self.action = thread, value, action
         self.cancelled = False
+        self.label = label    # an actor's Action: what it will do
+
+    @property
+    def next_action(self) -> Action:
+        """What performing this entry does first."""
+        if self.thread is not None:
+            return self.thread.next_action
+        return self.label or Action(ACT, None)
 
     def __lt__(self, other: "Entry") -> bool:
         return (self.time, self.seq) < (other.time, other.seq)
@@ -89,6 +111,7 @@ class SimThread:
         self.done = False
         self.failure: Optional[BaseException] = None
         self.waiting_on: Optional[str] = None   # what it blocks on, for the deadlock report
+        self.next_action = Action(START)        # what it does when it next runs
         self.thread = threading.Thread(target=self._bootstrap, name=name, daemon=True)
 
     def __repr__(self) -> str:
@@ -137,13 +160,15 @@ class Kernel:
         heapq.heappush(self._heap, entry)
         return entry
 
-    def call_at(self, time: int, name: str, action: Callable[[], None], owner=None) -> Entry:
-        """Run ``action()`` inline at virtual ``time``, traced as thread ``name``."""
+    def call_at(self, time: int, name: str, action: Callable[[], None], owner=None,
+                label: Optional[str] = None) -> Entry:
+        """Run ``action()`` inline at virtual ``time``, traced as thread ``name``;
+        ``label`` says in words what it does (``"6 bytes arrive on conn 1"``)."""
         return self._push(Entry(max(time, self.now), next(self._seq), name, owner or name,
-                                action=action))
+                                action=action, label=Action(ACT, label) if label else None))
 
-    def call_later(self, delay: int, name: str, action, owner=None) -> Entry:
-        return self.call_at(self.now + delay, name, action, owner)
+    def call_later(self, delay: int, name: str, action, owner=None, label: Optional[str] = None) -> Entry:
+        return self.call_at(self.now + delay, name, action, owner, label)
 
     def start_thread(self, name: str, target: Callable[[], None]) -> SimThread:
         if name in self.threads:
@@ -171,21 +196,25 @@ class Kernel:
         cur = self.current
         return cur if isinstance(cur, SimThread) and cur.thread is threading.current_thread() else None
 
-    def checkpoint(self, st: SimThread) -> None:
-        """A scheduling point of ``st``: give the baton back and resume one step
-        of cpu later (or later still), unless ``st`` was just resumed."""
+    def checkpoint(self, st: SimThread, action: Optional[Action] = None) -> None:
+        """A scheduling point of ``st``, about to do ``action``: give the baton
+        back and resume one step of cpu later (or later still), unless ``st``
+        was just resumed."""
         if self.closing:
             raise ThreadInterrupted()
         if not st.just_resumed:
+            st.next_action = action or Action("")
             self._resume_at(st, self.now + self.cpu_us, None)
             self._park(st)
         st.just_resumed = False
 
-    def block(self, st: SimThread, timeout_us: Optional[int] = None, on_timeout=None):
+    def block(self, st: SimThread, timeout_us: Optional[int] = None, on_timeout=None,
+              action: Optional[Action] = None):
         """Give the baton back until ``wake`` (its value is returned) or the timeout
-        (``on_timeout`` is returned)."""
+        (``on_timeout`` is returned); ``action`` is what it does once woken."""
         if self.closing:
             raise ThreadInterrupted()
+        st.next_action = action or Action(RESUME)
         if st.entry is not None:
             st.entry.cancelled = True
             st.entry = None

@@ -127,7 +127,7 @@ class SimSocket(Socket):
         self.net.listeners[self._local] = self
 
     def listen(self, backlog: int = 10) -> None:
-        self.runtime.checkpoint()
+        self.runtime.checkpoint(kinds.LISTEN)
         self._check_open()
         if self._local is None:
             raise OSError(errno.EINVAL, "Invalid argument: bind before listen")

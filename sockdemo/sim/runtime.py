@@ -27,7 +27,7 @@ from typing import Optional
 
 from ..apm.errors import ThreadInterrupted
 from ..apm.runtime import Runtime, Timer
-from .kernel import Kernel, SimThread, us
+from .kernel import RESUME, Action, Kernel, SimThread, us
 from .network import Network, SimSocket
 from .pool import SimPool
 from ..trace import kinds
@@ -72,7 +72,8 @@ class SimFlag:
         self._waiters.append(st)
         st.waiting_on = self.name
         try:
-            return bool(k.block(st, None if timeout is None else us(timeout), on_timeout=False))
+            return bool(k.block(st, None if timeout is None else us(timeout), on_timeout=False,
+                                action=Action(kinds.WAKE, self.name)))
         finally:
             if st in self._waiters:
                 self._waiters.remove(st)
@@ -113,12 +114,12 @@ class SimRuntime(Runtime):
         running = self.kernel.current
         return running.name if running is not None else threading.current_thread().name
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, kind: str = "", detail=None, conn=None) -> None:
         st = self.kernel.current_thread()
         # Only simulated threads yield: an actor runs inline on the kernel's
         # own thread, and code outside the simulation holds no baton to give.
         if st is not None:
-            self.kernel.checkpoint(st)
+            self.kernel.checkpoint(st, Action(kind, detail, conn))
 
     # -- for servers -----------------------------------------------------------
 
@@ -150,10 +151,10 @@ class SimRuntime(Runtime):
         st = k.current_thread()
         if st is None:
             raise RuntimeError("only a simulated thread (main, pool-N) can sleep in the simulator")
-        self.checkpoint()
+        self.checkpoint(kinds.SLEEP, seconds)
         self.tracer.emit(kinds.SLEEP, seconds=seconds)
         st.waiting_on = "sleep"
-        k.block(st, us(seconds))
+        k.block(st, us(seconds), action=Action(RESUME, "sleep"))
 
     # -- the world's primitives ------------------------------------------------
 

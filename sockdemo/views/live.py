@@ -47,6 +47,13 @@ _MARGINS = dict(left=0.11, right=0.73, top=0.89, bottom=0.15)
 _PAUSE = 0.02   # the least pause after a frame slower than the interval
 
 
+def pause_after(interval: float, took: float) -> float:
+    """How long the drawing thread waits after a frame that took ``took`` seconds:
+    a frame begins every ``interval``; after a slower one, only a short pause,
+    so the server's threads get the interpreter in between."""
+    return max(interval - took, _PAUSE)
+
+
 class LiveView:
     def __init__(self, handle, total: int, *, interval: float = 0.2, start: bool = True,
                  figsize: tuple = (10, 3.6), dpi: int = 80, aggregate: Optional[bool] = None):
@@ -168,9 +175,7 @@ class LiveView:
             except Exception as exc:  # a view must never take the notebook down
                 self.label.value = f"live view stopped: {type(exc).__name__}: {exc}"
                 return
-            # A frame begins every interval; after a slower one, only a short
-            # pause, so the server's threads get the interpreter in between.
-            pause = max(self.interval - (time.monotonic() - began), _PAUSE)
+            pause = pause_after(self.interval, time.monotonic() - began)
 
     # -- life cycle --------------------------------------------------------------
 
