@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..apm.state_object import StateObject
 from .seed import SeedServer
 
-__all__ = ["SleepyServer", "ForgetfulServer"]
+__all__ = ["SleepyServer", "ForgetfulServer", "LateResetServer"]
 
 
 class SleepyServer(SeedServer):
@@ -33,3 +33,21 @@ class ForgetfulServer(SeedServer):
         state.work_socket = handler
         handler.begin_receive(state.buffer, 0, StateObject.BUFFER_SIZE, 0,
                               self.read_callback, state)
+
+
+class LateResetServer(SeedServer):
+    """The accept loop resets ``allDone`` *after* ``BeginAccept``, not before it.
+
+    It looks harmless, and it usually works: the reset comes long before a
+    client's accept callback can set the event. But if the callback runs first
+    (a connection already waited in the backlog), its ``Set()`` is wiped out by
+    the ``Reset()`` that follows, and main waits for a signal that already came
+    and went: nobody else is ever accepted."""
+
+    def accept_loop(self, listener) -> None:
+        while True:
+            self.console.write_line("Waiting for a connection...")
+            listener.begin_accept(self.accept_callback, listener)
+
+            self.all_done.reset()   # moved: the page resets before BeginAccept
+            self.all_done.wait_one()

@@ -53,8 +53,9 @@ class Network:
         self._ports = itertools.count(FIRST_CLIENT_PORT)
         self._ephemeral = itertools.count(11000)
 
-    def later(self, name, action, owner=None) -> None:
-        self.kernel.call_later(self.latency, name, action, owner)
+    def later(self, name, action, owner=None, label=None) -> None:
+        """Run ``action`` one latency from now, as ``name``; ``label`` says what it does."""
+        self.kernel.call_later(self.latency, name, action, owner, label)
 
     def pending_ops(self) -> list[str]:
         out = []
@@ -72,7 +73,8 @@ class Network:
         listener = self.listeners.get(client.address)
         if listener is None or listener.closed or not listener.listening \
                 or (len(listener.backlog) >= listener.backlog_max and listener._reader is None):
-            self.later(client.name, lambda: client.refused(), owner=client.owner_in)
+            self.later(client.name, lambda: client.refused(), owner=client.owner_in,
+                       label="is refused: the listen backlog is full")
             return
         rt = self.runtime
         sock = SimSocket(rt, conn=rt._next_conn())
@@ -86,7 +88,8 @@ class Network:
             rt._complete(ar, sock, None)
         else:
             listener.backlog.append(sock)
-        self.later(client.name, client.connected, owner=client.owner_in)
+        self.later(client.name, client.connected, owner=client.owner_in,
+                   label=f"learns it is connected (conn {sock.conn})")
 
 
 class SimSocket(Socket):
@@ -144,7 +147,8 @@ class SimSocket(Socket):
             self.wr_shut = True
             client = self.client
             if client is not None:
-                self.net.later(client.name, client.server_fin, owner=client.owner_in)
+                self.net.later(client.name, client.server_fin, owner=client.owner_in,
+                               label="sees the server's FIN")
 
     def _close(self) -> None:
         net = self.net
@@ -159,10 +163,12 @@ class SimSocket(Socket):
         if client is not None:
             if self.rx and not self.peer_reset:
                 # Closing with unread data resets the connection (RFC 2525, 2.17).
-                net.later(client.name, client.server_reset, owner=client.owner_in)
+                net.later(client.name, client.server_reset, owner=client.owner_in,
+                          label="sees a reset: the server closed with data unread")
             elif not self.wr_shut:
                 self.wr_shut = True
-                net.later(client.name, client.server_fin, owner=client.owner_in)
+                net.later(client.name, client.server_fin, owner=client.owner_in,
+                          label="sees the server's FIN")
         for ar in pending:
             self.runtime._complete(ar, None, ObjectDisposedError())
 
@@ -218,7 +224,8 @@ class SimSocket(Socket):
         client = self.client
         if client is not None:
             piece = bytes(data[offset:offset + size])
-            self.net.later(client.name, lambda: client.server_data(piece), owner=client.owner_in)
+            self.net.later(client.name, lambda: client.server_data(piece), owner=client.owner_in,
+                           label=f"receives {len(piece)} bytes from the server")
         return size, None
 
     # -- the engine's side: what arrives from the client --------------------------
@@ -254,7 +261,8 @@ class SimSocket(Socket):
         client = self.client
         if client is not None and not self.peer_reset:
             self.peer_reset = True
-            self.net.later(client.name, client.server_reset, owner=client.owner_in)
+            self.net.later(client.name, client.server_reset, owner=client.owner_in,
+                           label="sees a reset: the server had closed")
 
 
 class ClientRun:
@@ -290,7 +298,8 @@ class ClientRun:
         return f"<ClientRun {self.name} conn={self.conn} {self.state}>"
 
     def start(self) -> None:
-        self.kernel.call_at(us(self.script.at), self.name, self._advance, owner=self.name)
+        self.kernel.call_at(us(self.script.at), self.name, self._advance, owner=self.name,
+                            label=f"connects to {self.address[0]}:{self.address[1]}")
 
     def _emit(self, kind, nbytes=None, **info) -> None:
         self.tracer.emit(kind, self.conn, nbytes, port=self.port, **info)
@@ -301,7 +310,8 @@ class ClientRun:
         s = self.script
         self.state = "connecting"
         self._emit(kinds.CLIENT_CONNECT, address=list(self.address))
-        self.net.later("engine", lambda: self.net.syn(self), owner=self.owner_out)
+        self.net.later("engine", lambda: self.net.syn(self), owner=self.owner_out,
+                       label=f"{self.name}'s SYN reaches the listener")
         ok = yield None
         if not ok:
             return
@@ -313,11 +323,11 @@ class ClientRun:
                 break
             self.state = "sending"
             self._emit(kinds.CLIENT_SEND, len(data), data=preview(data))
-            self._to_server(lambda sock, d=bytes(data): sock.arrive(d))
+            self._to_server(lambda sock, d=bytes(data): sock.arrive(d), f"{len(data)} bytes arrive")
         if s.end == "reset":
             self.state = "reset"
             self._emit(kinds.CLIENT_RESET)
-            self._to_server(lambda sock: sock.arrive_reset())
+            self._to_server(lambda sock: sock.arrive_reset(), "a reset arrives")
             self.server_closed = True
             return
         if s.end == "idle":
@@ -339,14 +349,14 @@ class ClientRun:
 
     def _half_close(self) -> None:
         self._emit(kinds.CLIENT_SHUTDOWN, how="Send")
-        self._to_server(lambda sock: sock.arrive_fin())
+        self._to_server(lambda sock: sock.arrive_fin(), "the FIN arrives")
 
-    def _to_server(self, deliver) -> None:
+    def _to_server(self, deliver, what: str) -> None:
         def arrive():
             sock = self.server
             if sock is not None:
                 deliver(sock)
-        self.net.later("engine", arrive, owner=self.owner_out)
+        self.net.later("engine", arrive, owner=self.owner_out, label=f"{what} on conn {self.conn}")
 
     def _advance(self, value=None) -> None:
         try:
@@ -359,12 +369,14 @@ class ClientRun:
             self.done = True
             return
         if isinstance(instr, int):
-            self.kernel.call_later(instr, self.name, self._advance, owner=self.name)
+            self.kernel.call_later(instr, self.name, self._advance, owner=self.name,
+                                   label="goes on with its script after a pause")
         elif isinstance(instr, tuple) and instr[0] == "close":
             self._waiting_close = True
             if instr[1] is not None:
-                self._timeout_entry = self.kernel.call_later(instr[1], self.name, self._timed_out,
-                                                             owner=self.name)
+                self._timeout_entry = self.kernel.call_later(
+                    instr[1], self.name, self._timed_out, owner=self.name,
+                    label="gives up waiting for an answer and half-closes")
 
     def _resume_closed(self) -> None:
         if self._waiting_close:

@@ -31,6 +31,7 @@ from .kernel import RESUME, Action, Kernel, SimThread, us
 from .network import Network, SimSocket
 from .pool import SimPool
 from ..trace import kinds
+from ..trace.text import callback_name
 
 __all__ = ["SimRuntime", "SimFlag", "INJECTION_DELAY_US"]
 
@@ -140,7 +141,8 @@ class SimRuntime(Runtime):
         def fire():
             if not timer.cancelled:
                 self._queue(timer)
-        timer._entry = k.call_at(timer.due, "engine", fire, owner="timers")
+        timer._entry = k.call_at(timer.due, "engine", fire, owner="timers",
+                                 label=f"a timer fires: {callback_name(callback)} is queued")
         return timer
 
     def now(self) -> float:

@@ -30,6 +30,7 @@ from typing import NamedTuple, Optional
 from ..trace.events import Event
 from ..trace.text import describe_error
 from .scenarios import get_scenario
+from .choices import Choice, choice_of
 from .kernel import us
 from .network import ClientRun
 from .runtime import SimRuntime
@@ -132,6 +133,16 @@ class Simulation:
         return Upcoming(tied[0].time, tied[0].name if len(tied) == 1 else "?",
                         tuple(e.name for e in tied))
 
+    def choices(self) -> list[Choice]:
+        """Who could go next and what each would do first, earliest first: one
+        ``Choice`` per thread or actor that ``step(thread=...)`` can run."""
+        if self.kernel.closed:
+            return []
+        firsts: dict = {}
+        for entry in self.kernel.pending():
+            firsts.setdefault(entry.name, entry)
+        return [choice_of(entry) for entry in firsts.values()]
+
     def runnable(self) -> list[str]:
         """Threads and actors that could go next, earliest first."""
         if self.kernel.closed:
@@ -161,6 +172,8 @@ class Simulation:
             except BaseException:
                 self.close()
                 raise
+            if thread is not None and k.peek() is None:
+                self._finish()  # the learner's last choice ended the run: say how, now
             if self._ready:
                 return self._ready.popleft()
             if thread is not None:

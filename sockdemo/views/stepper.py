@@ -33,6 +33,16 @@ notebook saved without its widget state still shows the last frame: the
 display carries ``text/html`` of the current panels beside the widget view.
 
     Stepper(server.trace)            # in a notebook cell
+
+**The learner as scheduler.** Given a simulation made with ``choose=True``
+(``Level.start()`` makes one), the widget adds one button per thread or actor
+that could run next, each saying what it would do first and beside it the
+line of the server behind that action (``sd-scheduler``: ``sd-choice``
+buttons); a click runs that one step. With a ``level`` (anything with a
+``goal`` sentence and ``verdict(sim)`` giving ``None`` while undecided, else
+a record with ``won`` and ``text``) it shows the goal, and the verdict
+(``sd-verdict``) once the goal is reached or can no longer be; the buttons
+then stop. ``choices_made`` lists the clicks, a solution to write down.
 """
 from __future__ import annotations
 
@@ -41,7 +51,7 @@ from typing import Optional
 
 import ipywidgets as widgets
 
-from .source_map import context, server_of
+from .source_map import MAIN, RUNTIME, context, locate, server_of
 from .stepper_state import StepState, model_for, state_at
 
 __all__ = ["Stepper", "render_header", "render_threads", "render_pending", "render_conns",
@@ -81,6 +91,12 @@ STYLE = """<style>
  white-space:nowrap;vertical-align:bottom}
 .sd-stepper .sd-current{background:#ffe680;font-weight:bold}
 .sd-stepper .sd-dim{color:#888}
+.sd-stepper .sd-scheduler{border:1px solid #ddd;padding:2px 6px;margin:2px 0}
+.sd-stepper .sd-choices{max-height:132px;overflow:auto}
+.sd-stepper .sd-choice-row{display:flex;align-items:center;gap:6px}
+.sd-stepper .sd-choice-line{font-family:monospace;font-size:11px;color:#555;white-space:pre;overflow:hidden}
+.sd-stepper .sd-won{color:#006d2c;font-weight:bold}
+.sd-stepper .sd-lost{color:#b30000;font-weight:bold}
 </style>"""
 
 
@@ -224,9 +240,11 @@ def _box(children, *classes) -> widgets.Box:
 class Stepper(widgets.VBox):
     """Step, Back, Play/Pause, a slider over every event, Reset; the panels below."""
 
-    def __init__(self, source, server=None, around: int = 3, speed: int = 5):
+    def __init__(self, source, server=None, around: int = 3, speed: int = 5, level=None):
         self.source = source
         self._sim = source if callable(getattr(source, "step", None)) and hasattr(source, "trace") else None
+        self.level = level
+        self.choices_made: list[str] = []
         self.server = server_of(source, server)   # whose Python source the code panel shows
         self.around = around
         self.ended: Optional[str] = None   # why a simulation gives no more events
@@ -267,12 +285,23 @@ class Stepper(widgets.VBox):
         controls = widgets.HBox([self.reset_button, self.back_button, self.step_button,
                                  self.play, self.speed]).add_class("sd-controls")
         left = widgets.VBox([self.threads_panel, self.signals_panel, self.pending_panel]).add_class("sd-col")
-        super().__init__([self.style_sheet, controls, self.slider, self.header,
-                          _box([left, self.conns_panel], "sd-row", "sd-state"),
-                          _box([self.python_panel, self.csharp_panel], "sd-row", "sd-source"),
-                          self.console_panel])
+        parts = [self.style_sheet, controls, self.slider, self.header]
+        self.scheduler = None
+        if self._sim is not None and getattr(self._sim, "choose", False):
+            self.goal = widgets.HTML().add_class("sd-goal")
+            self.verdict = widgets.HTML().add_class("sd-verdict")
+            self.choice_box = widgets.VBox().add_class("sd-choices")
+            self.scheduler = widgets.VBox([self.goal, self.choice_box, self.verdict]).add_class("sd-scheduler")
+            parts.append(self.scheduler)
+        parts += [_box([left, self.conns_panel], "sd-row", "sd-state"),
+                  _box([self.python_panel, self.csharp_panel], "sd-row", "sd-source"),
+                  self.console_panel]
+        super().__init__(parts)
         self.add_class("sd-stepper")
         self.show(0)
+        if self.scheduler is not None:
+            self.goto(self.slider.max)   # the scheduler plays at the live end of the run
+            self._offer_choices()
 
     # -- what the buttons do -----------------------------------------------------------
 
@@ -317,6 +346,56 @@ class Stepper(widgets.VBox):
             self.show(k)   # the slider does not move: redraw what may have changed
         else:
             self.slider.value = k
+
+    def choose(self, thread: str) -> None:
+        """Run one step of ``thread`` (a scheduler button's click), then show the end."""
+        if self.scheduler is None or self._decided() is not None:
+            return
+        self._sim.replay([thread])
+        self.choices_made.append(thread)
+        self._take_in()
+        self.goto(self.slider.max)
+        self._offer_choices()
+
+    def _decided(self):
+        return None if self.level is None else self.level.verdict(self._sim)
+
+    def _offer_choices(self) -> None:
+        """One button per thread that could go next, with what it would do and the line behind it."""
+        decided = self._decided()
+        level = self.level
+        self.goal.value = ("" if level is None else
+                           f"<b>Goal: {_e(getattr(level, 'title', ''))}</b> {_e(level.goal)}")
+        if decided is not None:
+            mark = "sd-won" if decided.won else "sd-lost"
+            word = "Won" if decided.won else "Lost"
+            self.verdict.value = (f'<span class="{mark}">{word}:</span> {_e(decided.text)} '
+                                  f'<span class="sd-dim">({len(self.choices_made)} choices)</span>')
+        else:
+            self.verdict.value = ""
+        rows = []
+        for choice in ([] if decided is not None else self._sim.choices()):
+            button = widgets.Button(description=f"{choice.thread}: {choice.text}",
+                                    tooltip=f"run one step of {choice.thread}",
+                                    layout=widgets.Layout(width="auto"))
+            button.add_class("sd-choice")
+            button.on_click(lambda _, name=choice.thread: self.choose(name))
+            line = self._line_of(choice)
+            rows.append(widgets.HBox([button, widgets.HTML(
+                f'<span class="sd-choice-line">{_e(line)}</span>' if line else "")]).add_class("sd-choice-row"))
+        self.choice_box.children = rows
+
+    def _line_of(self, choice) -> str:
+        """The server's line behind what a choice would do (nothing for the network's actions)."""
+        from ..trace.events import Event
+        thread = self.state.thread(choice.thread) if self.state is not None else None
+        if thread is None and not choice.thread.startswith(("main", "pool-")):
+            return ""
+        scope = thread.callback if thread is not None and thread.callback else (
+            MAIN if choice.thread == "main" else RUNTIME)
+        ref = locate(Event(0, choice.t, choice.kind, choice.thread, choice.conn, None, choice.info),
+                     scope, self.server)
+        return "" if ref.python is None else f"{ref.python.file}:{ref.python.line}  {ref.python.text.strip()}"
 
     def refresh(self) -> None:
         """Take in events the trace recorded since (the slider grows) and redraw."""

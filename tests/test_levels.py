@@ -1,0 +1,93 @@
+"""The scheduler levels: the default order loses each, a learner's order wins it,
+and the Stepper offers the choices and the verdict as buttons."""
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from sockdemo.sim.levels import LEVELS, play  # noqa: E402
+from sockdemo.sim.simulation import Simulation  # noqa: E402
+from sockdemo.views.stepper import Stepper  # noqa: E402
+
+# One winning order per level (what the lesson's solutions say), found by
+# hand: let the others run while main waits; let the accept callback's Set()
+# run before main's Reset(); take client-1's data first.
+WINS = {
+    "callbacks_race_main": ["client-1", "main", "main", "main", "main", "main", "main", "engine",
+                            "pool-1", "pool-1", "pool-1", "pool-1", "pool-1", "client-1", "engine",
+                            "engine", "pool-1"],
+    "late_reset": ["client-1", "client-2", "main", "main", "main", "main", "main", "main", "engine",
+                   "engine", "pool-1", "pool-1", "pool-1", "main", "pool-1", "main", "pool-1",
+                   "pool-2", "pool-1", "pool-1", "pool-1", "pool-1", "pool-1", "main"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEVELS))
+def test_the_default_order_does_not_win(name):
+    _, verdict = play(LEVELS[name], [])
+    assert verdict is not None and not verdict.won, verdict
+
+
+@pytest.mark.parametrize("name", sorted(WINS))
+def test_a_learners_order_wins(name):
+    _, verdict = play(LEVELS[name], WINS[name])
+    assert verdict is not None and verdict.won, verdict
+
+
+def test_the_earliest_first_order_starves_client_2():
+    level = LEVELS["starve"]
+    sim = level.start()
+    try:
+        while level.verdict(sim) is None:
+            sim.replay([sim.choices()[0].thread])
+        assert level.verdict(sim).won
+    finally:
+        sim.close()
+
+
+def test_choices_say_what_each_thread_does_next():
+    sim = Simulation("one_client", choose=True)
+    try:
+        seen = []
+        for _ in range(8):
+            seen.append([(c.thread, c.text) for c in sim.choices()])
+            sim.replay([sim.choices()[0].thread])
+    finally:
+        sim.close()
+    flat = [pair for step in seen for pair in step]
+    assert ("client-1", "connects to 127.0.0.1:11000") in flat
+    assert ("main", "calls allDone.Reset()") in flat
+    assert ("main", "prints 'Waiting for a connection...'") in flat
+    assert ("main", "calls begin_accept on the listener") in flat
+    assert ("engine", "client-1's SYN reaches the listener") in flat
+
+
+def test_the_stepper_plays_a_level_to_its_verdict():
+    level = LEVELS["callbacks_race_main"]
+    sim = level.start()
+    try:
+        s = Stepper(sim, level=level)
+        assert "Goal" in s.goal.value and s.verdict.value == ""
+        buttons = [row.children[0] for row in s.choice_box.children]
+        assert buttons and all("sd-choice" in b._dom_classes for b in buttons)
+        for name in WINS["callbacks_race_main"]:
+            [button] = [row.children[0] for row in s.choice_box.children
+                        if row.children[0].description.startswith(name + ":")]
+            button.click()
+        assert "Won" in s.verdict.value and s.choice_box.children == ()
+        assert s.choices_made == WINS["callbacks_race_main"]
+        assert s.value == s.slider.max == len(sim.trace)
+    finally:
+        sim.close()
+
+
+def test_a_choice_shows_the_server_line_behind_it():
+    level = LEVELS["late_reset"]
+    sim = level.start()
+    try:
+        s = Stepper(sim, level=level)
+        for name in WINS["late_reset"][:11]:
+            s.choose(name)
+        lines = {row.children[0].description: row.children[1].value for row in s.choice_box.children}
+        assert "end_accept(ar)" in lines["pool-1: calls end_accept on conn 1"]
+    finally:
+        sim.close()
