@@ -66,8 +66,8 @@ def test_completed_synchronously_is_false_by_default_and_callback_runs_on_the_po
     assert POOL.fullmatch(thread) and not sync
 
 
-def test_inline_completion_runs_the_callback_on_the_calling_thread(lab):
-    lb = lab(pool=2, inline_completion=True)
+def test_modern_dotnet_runs_the_callback_of_an_immediate_completion_on_the_caller(lab):
+    lb = lab(pool=2, dotnet="modern")
     _, handler, client = lb.accept_pair()
     ran = []
     ar = handler.begin_send(b"hello", 0, 5, 0,
@@ -79,10 +79,10 @@ def test_inline_completion_runs_the_callback_on_the_calling_thread(lab):
     assert client.sock.recv(16) == b"hello"
 
 
-def test_inline_completion_recurses_when_data_is_already_there(lab):
+def test_modern_dotnet_recurses_when_data_is_already_there(lab):
     """The recursion lesson: each begin_receive inside the callback completes at
     once and calls the callback again, deeper on the same thread's stack."""
-    lb = lab(pool=2, inline_completion=True)
+    lb = lab(pool=2, dotnet="modern")
     _, handler, client = lb.accept_pair()
     buffer = bytearray(1)
     seen = []

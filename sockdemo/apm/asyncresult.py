@@ -3,8 +3,9 @@
 Mirrors System.IAsyncResult as the socket APM uses it: ``async_state`` is the
 object given to ``begin_*``, ``async_wait_handle`` a ``ManualResetEvent`` set on
 completion, ``is_completed`` and ``completed_synchronously`` the two flags.
-``end_*`` (through ``_end``) blocks until the operation is done, re-raises its
-error, and refuses a second call, as .NET does.
+``end_*`` (through ``_end``) blocks until the operation is done and re-raises
+its error; a second call raises ``InvalidOperationError`` on the page's .NET
+Framework and returns the result again on .NET 6+ (``apm.dotnet``).
 
 The wait handle is made only when someone asks for it: the common path (the
 callback calls ``end_*`` after completion) never needs one. Setting it and the
@@ -23,7 +24,7 @@ __all__ = ["AsyncResult"]
 class AsyncResult:
     __slots__ = ("async_state", "callback", "op", "socket", "id",
                  "is_completed", "completed_synchronously",
-                 "_result", "_error", "_ended", "_handle", "_args")
+                 "_result", "_error", "_ended", "_handle", "_args", "_readiness")
 
     def __init__(self, socket, op: str, callback: Optional[Callable], state: Any, op_id: int):
         self.socket = socket
@@ -38,6 +39,7 @@ class AsyncResult:
         self._ended = False
         self._handle = None
         self._args: tuple = ()
+        self._readiness = None   # a Readiness queued to the pool for it (.NET 6+)
 
     def __repr__(self) -> str:
         status = "completed" if self.is_completed else "pending"
@@ -74,7 +76,7 @@ class AsyncResult:
     def _end(self, op: str):
         if self.op != op:
             raise ValueError(f"end_{op} was given the result of begin_{self.op}")
-        if self._ended:
+        if self._ended and not self.socket.runtime.dotnet.end_twice_returns:
             raise InvalidOperationError(f"end_{op} can only be called once for each asynchronous operation")
         self._ended = True
         if not self.is_completed:

@@ -31,7 +31,9 @@ from .console import Console
 from ..trace.tracer import Tracer
 from .reset_event import ManualResetEvent
 from ..trace import kinds
-from ..trace.text import callback_name, describe_error, preview
+from ..trace.text import callback_name, describe_error, dotnet_unhandled, preview
+from .console import HISTORY
+from .dotnet import dotnet_profile
 
 __all__ = ["Runtime", "Timer"]
 
@@ -51,17 +53,36 @@ class Timer:
         self.callback(self.async_state)
 
 
+class Readiness:
+    """.NET 6+ on Linux: the epoll thread saw a socket ready for ``ar`` and queued
+    this to the pool; a worker performs the operation (``attempt()``: ``(done,
+    result, error)``, re-watching the socket when it was not ready after all)
+    and runs the callback itself (SocketAsyncContext.Unix.cs)."""
+    __slots__ = ("ar", "attempt")
+
+    def __init__(self, ar, attempt: Callable[[], tuple]):
+        self.ar, self.attempt = ar, attempt
+
+
 class Runtime:
-    def __init__(self, clock_us: Optional[Callable[[], int]] = None, *, inline_completion: bool = False,
+    def __init__(self, clock_us: Optional[Callable[[], int]] = None, *, dotnet="framework",
                  unhandled: str = "record", sink: Optional[Callable[[str], None]] = None,
-                 thread_name: Optional[Callable[[], str]] = None):
+                 thread_name: Optional[Callable[[], str]] = None,
+                 on_unhandled: Optional[Callable[[str], None]] = None, console_history: int = HISTORY):
+        """``dotnet``: which .NET to behave as (``apm.dotnet``: "framework", the
+        page's, or "modern"). ``unhandled``: what an exception escaping a callback
+        does besides being recorded ("record": nothing more; "stop": stop the
+        runtime, as the .NET process would end); ``on_unhandled`` gets the line
+        .NET would print for it."""
         if unhandled not in ("record", "stop"):
             raise ValueError(f"unhandled must be 'record' or 'stop', not {unhandled!r}")
+        self.dotnet = dotnet_profile(dotnet)
         self.tracer = Tracer(clock_us, thread_name)
-        self.console = Console(self.tracer, sink, self.checkpoint)
-        self.inline_completion = inline_completion
+        self.console = Console(self.tracer, sink, self.checkpoint, console_history)
         self.unhandled = unhandled
+        self.on_unhandled = on_unhandled
         self.unhandled_errors: list[BaseException] = []
+        self.overflowed = False   # a callback nested too deep: .NET's StackOverflowException
         self._op_ids = itertools.count(1)
         self._conn_ids = itertools.count(1)
         # The callbacks running now, so that a stop can end their slices
@@ -103,18 +124,63 @@ class Runtime:
     def _next_conn(self) -> int:
         return next(self._conn_ids)
 
-    def _complete(self, ar, result, error: Optional[BaseException], synchronous: bool = False) -> None:
-        """An operation finished: trace it, then run or queue its callback."""
+    def _complete(self, ar, result, error: Optional[BaseException], synchronous: bool = False,
+                  on_worker: bool = False) -> None:
+        """An operation finished: trace it, then run its callback or queue it.
+
+        ``synchronous``: it finished inside its ``begin_*`` (.NET 6+ runs the
+        callback right there, ``CompletedSynchronously`` true; the Framework
+        still queues it). ``on_worker``: a pool worker performed it (.NET 6+),
+        and runs the callback itself."""
         if self.tracer.hooks:
             self._trace_completion(ar, result, error)
         ar._mark_completed(result, error)
         if ar.callback is None:
             return
-        if synchronous and self.inline_completion:
+        if synchronous and self.dotnet.inline_when_done_at_once:
             ar.completed_synchronously = True
+            self._run_callback(ar)
+        elif on_worker:
             self._run_callback(ar)
         else:
             self._queue(ar)
+
+    def _ready(self, ar, attempt: Callable[[], tuple]) -> None:
+        """The engine saw the socket of a pending ``ar`` ready. The page's .NET
+        Framework has the operation done there (the OS performed it under its
+        completion port) and queues the callback; .NET 6+ queues the readiness,
+        and a pool worker performs the operation and runs the callback.
+        ``attempt()`` tries the operation once: ``(done, result, error)``."""
+        if not self.dotnet.workers_perform_io:
+            done, result, error = attempt()
+            if done:
+                self._complete(ar, result, error)
+            return
+        if ar._readiness is not None:
+            return  # already queued: the worker will take everything there is
+        ar._readiness = Readiness(ar, attempt)
+        if self.tracer.hooks:
+            self.tracer.emit(kinds.READY, ar.socket.conn, op=ar.op, id=ar.id)
+        self._queue(ar._readiness)
+
+    def _run_work(self, item) -> None:
+        """What a pool worker does with one work item: run a callback, or (.NET 6+)
+        perform an operation whose socket is ready, then run its callback here."""
+        if type(item) is not Readiness:
+            self._run_callback(item)
+            return
+        ar = item.ar
+        ar._readiness = None
+        if ar.is_completed:
+            return  # the socket was closed meanwhile, which completed it
+        self.checkpoint(kinds.PERFORM, ar.op, ar.socket.conn)
+        done, result, error = item.attempt()
+        if done:
+            self._complete(ar, result, error, on_worker=True)
+
+    def _aborted_by_close(self) -> BaseException:
+        """What ``end_*`` raises for an operation its socket's close aborted."""
+        return self.dotnet.aborted_by_close()
 
     def _trace_completion(self, ar, result, error) -> None:
         emit, conn, op = self.tracer.emit, ar.socket.conn, ar.op
@@ -143,15 +209,40 @@ class Runtime:
         emit(kinds.CALLBACK_START, conn, name=name, id=item.id)
         try:
             item._invoke()
+        except RecursionError as exc:
+            self._overflow(exc, name, conn)
         except Exception as exc:
-            self.unhandled_errors.append(exc)
-            emit(kinds.ERROR, conn, error=describe_error(exc), where=name)
-            if self.unhandled == "stop":
-                self._stop_from_callback()
+            self._unhandled(exc, name, conn)
         finally:
             checkpoint(kinds.CALLBACK_END, name, conn)
             if self._running.pop(token, None) is not None:  # else a stop has ended it already
                 emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
+
+    def _unhandled(self, exc: Exception, where: str, conn) -> None:
+        """An exception escaped a callback: a .NET process would print it and end."""
+        self.unhandled_errors.append(exc)
+        line = dotnet_unhandled(exc)
+        self.tracer.emit(kinds.ERROR, conn, error=describe_error(exc), where=where, dotnet=line)
+        if self.on_unhandled is not None:
+            self.on_unhandled(line)
+        if self.unhandled == "stop":
+            self._stop_from_callback()
+
+    def _overflow(self, exc: RecursionError, where: str, conn) -> None:
+        """Callbacks nested until Python's recursion limit: .NET 6+ would have hit
+        a ``StackOverflowException``, which no code can catch: the process ends,
+        whatever ``unhandled`` says. Reported once; the outer callbacks then
+        return as the stack unwinds (if reporting itself runs out of stack, the
+        next frame out tries again)."""
+        if not self.overflowed:
+            self.overflowed = True
+            self.unhandled_errors.append(exc)
+        self.tracer.emit(kinds.ERROR, conn, where=where, dotnet="Stack overflow.",
+                         error=f"StackOverflowException: the callbacks nested too deep ({exc})")
+        if self.on_unhandled is not None:
+            self.on_unhandled("Stack overflow.")
+            self.on_unhandled = None   # once
+        self._stop_from_callback()
 
     def end_running_callbacks(self) -> None:
         """End the slice of every callback still running, marked ``cut``: a stop is

@@ -69,11 +69,11 @@ class BackgroundServer:
 class ServerHandle(BackgroundServer):
     def __init__(self, mode: str = "seed", host: str = "127.0.0.1", port: int = 0,
                  backlog: int = 10, *, pool: Optional[int] = None, inject: bool = False,
-                 inline_completion: bool = False, unhandled: str = "record", trace: bool = True,
+                 dotnet="framework", unhandled: str = "record", trace: bool = True,
                  sink: Optional[Callable[[str], None]] = None, server: Optional[type] = None,
                  **server_options):
         server = server_class(mode if server is None else server)
-        self.runtime = RealRuntime(pool=pool, inject=inject, inline_completion=inline_completion,
+        self.runtime = RealRuntime(pool=pool, inject=inject, dotnet=dotnet,
                                    unhandled=unhandled, sink=sink)
         self.trace = Trace()
         self.trace.name_server(server)

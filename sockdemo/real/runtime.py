@@ -81,9 +81,9 @@ class _Flag:
 
 class RealRuntime(Runtime):
     def __init__(self, *, pool: Optional[int] = None, inject: bool = False,
-                 inline_completion: bool = False, unhandled: str = "record", sink=None):
-        super().__init__(inline_completion=inline_completion, unhandled=unhandled, sink=sink)
-        self.pool = ThreadPool(self._run_callback, pool or os.cpu_count() or 2,
+                 dotnet="framework", unhandled: str = "record", sink=None):
+        super().__init__(dotnet=dotnet, unhandled=unhandled, sink=sink)
+        self.pool = ThreadPool(self._run_work, pool or os.cpu_count() or 2,
                                inject_after=INJECTION_DELAY if inject else None)
         self.stopping = False
         self._selector_closed = False

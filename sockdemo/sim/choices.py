@@ -39,6 +39,7 @@ _WORDS = {
     START: "starts",
     RESUME: "goes on",
     TAKE: "takes the next callback from the pool's queue",
+    kinds.PERFORM: "performs the {detail} on {on} (.NET 6+: the worker does the I/O)",
     ACT: "{detail}",
 }
 

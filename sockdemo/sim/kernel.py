@@ -37,6 +37,7 @@ import threading
 from typing import Any, Callable, NamedTuple, Optional
 
 from ..apm.errors import ThreadInterrupted
+from ..trace import kinds
 
 __all__ = ["Kernel", "SimThread", "Entry", "Action", "us", "START", "RESUME", "TAKE", "ACT"]
 
@@ -69,7 +70,7 @@ class Action(NamedTuple):
     conn: Optional[int] = None
 
 
-START, RESUME, TAKE, ACT = "start", "resume", "take", "act"
+START, RESUME, TAKE, ACT = kinds.START, kinds.RESUME, kinds.TAKE, kinds.ACT
 
 
 class Entry:

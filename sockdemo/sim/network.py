@@ -29,7 +29,7 @@ from collections import deque
 from typing import Optional
 
 from ..apm.socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket
-from ..apm.errors import InvalidOperationError, ObjectDisposedError
+from ..apm.errors import InvalidOperationError
 from ..trace.text import preview
 from .kernel import us
 from ..trace import kinds
@@ -71,8 +71,9 @@ class Network:
     def syn(self, client: "ClientRun") -> None:
         """Runs on the engine: the client's SYN reaches the server's address."""
         listener = self.listeners.get(client.address)
-        if listener is None or listener.closed or not listener.listening \
-                or (len(listener.backlog) >= listener.backlog_max and listener._reader is None):
+        # A pending accept takes one more connection than the backlog holds.
+        room = 0 if listener is None else listener.backlog_max + (listener._reader is not None)
+        if listener is None or listener.closed or not listener.listening or len(listener.backlog) >= room:
             self.later(client.name, lambda: client.refused(), owner=client.owner_in,
                        label="is refused: the listen backlog is full")
             return
@@ -83,11 +84,8 @@ class Network:
         sock._local = listener._local
         client.conn = sock.conn
         client.server = sock
-        if listener._reader is not None:
-            ar, listener._reader = listener._reader, None
-            rt._complete(ar, sock, None)
-        else:
-            listener.backlog.append(sock)
+        listener.backlog.append(sock)
+        listener._poke()
         self.later(client.name, client.connected, owner=client.owner_in,
                    label=f"learns it is connected (conn {sock.conn})")
 
@@ -170,7 +168,7 @@ class SimSocket(Socket):
                 net.later(client.name, client.server_fin, owner=client.owner_in,
                           label="sees the server's FIN")
         for ar in pending:
-            self.runtime._complete(ar, None, ObjectDisposedError())
+            self.runtime._complete(ar, None, self.runtime._aborted_by_close())
 
     # -- asynchronous operations -----------------------------------------------
 
@@ -231,13 +229,23 @@ class SimSocket(Socket):
     # -- the engine's side: what arrives from the client --------------------------
 
     def _poke(self) -> None:
+        """Something arrived for the pending accept or receive: the engine tells the runtime."""
         ar = self._reader
-        if ar is None or ar.op != "receive":
-            return
-        done = self._try_receive(ar)
-        if done is not None:
-            self._reader = None
-            self.runtime._complete(ar, done[0], done[1])
+        if ar is not None:
+            self.runtime._ready(ar, lambda: self._attempt(ar))
+
+    def _attempt(self, ar):
+        """Try the pending ``ar`` once: ``(done, result, error)``."""
+        if ar is not self._reader:
+            return False, None, None   # completed already (the socket was closed)
+        if ar.op == "accept":
+            done = (self.backlog.popleft(), None) if self.backlog else None
+        else:
+            done = self._try_receive(ar)
+        if done is None:
+            return False, None, None
+        self._reader = None
+        return True, done[0], done[1]
 
     def arrive(self, data: bytes) -> None:
         if self.closed:

@@ -95,11 +95,11 @@ class SimTimer(Timer):
 class SimRuntime(Runtime):
     def __init__(self, *, seed: int = 0, pool: int = 2, inject: bool = False,
                  latency_us: int = 100, cpu_us: int = 10, rcvbuf: Optional[int] = None,
-                 inline_completion: bool = False, unhandled: str = "record", sink=None):
+                 dotnet="framework", unhandled: str = "record", sink=None):
         self.kernel = Kernel(seed, cpu_us)
-        super().__init__(lambda: self.kernel.now, inline_completion=inline_completion,
+        super().__init__(lambda: self.kernel.now, dotnet=dotnet,
                          unhandled=unhandled, sink=sink, thread_name=self._thread_name)
-        self.pool = SimPool(self.kernel, self._run_callback, pool,
+        self.pool = SimPool(self.kernel, self._run_work, pool,
                             inject_after_us=INJECTION_DELAY_US if inject else None)
         self.network = Network(self, latency_us, rcvbuf)
         self.stopping = False

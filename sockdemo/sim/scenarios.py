@@ -85,7 +85,7 @@ class Scenario:
     backlog: int = 10
     host: str = "127.0.0.1"
     port: int = 11000
-    inline_completion: bool = False
+    dotnet: str = "framework"         # which .NET to behave as: "framework" (the page) or "modern"
     unhandled: str = "record"
     name: str = ""
 

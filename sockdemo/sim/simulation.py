@@ -79,7 +79,7 @@ class Simulation:
         self.choose = choose
         self.runtime = SimRuntime(seed=self.seed, pool=sc.pool, inject=sc.inject,
                                   latency_us=us(sc.latency), cpu_us=us(sc.cpu), rcvbuf=sc.rcvbuf,
-                                  inline_completion=sc.inline_completion, unhandled=sc.unhandled,
+                                  dotnet=sc.dotnet, unhandled=sc.unhandled,
                                   sink=sink)
         self.kernel = self.runtime.kernel
         self.trace = Trace()

@@ -2,7 +2,7 @@
 
 Mirrors a profiler's call stack, one per thread. A pool thread enters a
 callback, and may enter another inside it: an operation that completes at
-once, with ``inline_completion``, runs its callback on the caller's stack (the
+once, on .NET 6+ (``dotnet="modern"``), runs its callback on the caller's stack (the
 page's ``CompletedSynchronously`` case), so one thread's callbacks nest. The
 rule: a ``callback_end`` closes the innermost open callback of *its* thread
 with the *same* ``id``; an end that matches none closes nothing (the trace

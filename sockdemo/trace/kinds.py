@@ -20,6 +20,9 @@ eof             a receive completed with 0 bytes (the peer half-closed); info: i
 sent            a send completed with ``nbytes``; info: id
 connected       a connect completed; info: id
 op_error        an operation completed with an error; info: op, id, error
+ready           .NET 6+ only: the engine saw the socket of a pending operation
+                ready and queued it to the pool, where a worker performs it;
+                info: op, id
 callback_start  a worker entered a callback; info: name, id
 callback_end    the callback returned or raised; info: name, id, and
                 ``cut: true`` when the run stopped while it was still running
@@ -61,6 +64,7 @@ EOF = "eof"
 SENT = "sent"
 CONNECTED = "connected"
 OP_ERROR = "op_error"
+READY = "ready"
 #: An operation finished: each is traced where it finished and carries its op id.
 COMPLETIONS = frozenset({ACCEPT, CHUNK, EOF, SENT, CONNECTED, OP_ERROR})
 
@@ -94,6 +98,16 @@ CLIENT_CLOSE = "client_close"
 CLIENT_RESET = "client_reset"
 CLIENT_TIMEOUT = "client_timeout"
 CLIENT_ERROR = "client_error"
+
+
+# What a scheduling point may announce that is no event (the simulator's
+# choices, sim.choices): a thread starting, resuming after a sleep, a pool
+# worker taking a callback or performing an operation (.NET 6+), an actor.
+START = "start"
+RESUME = "resume"
+TAKE = "take"
+PERFORM = "perform"
+ACT = "act"
 
 
 def is_client(kind: str) -> bool:
