@@ -188,7 +188,14 @@ def open_lesson(page, lab, name: str) -> None:
     """Load ``/lab/tree/<name>`` (``reset``: no notebook of an earlier page comes back) and
     wait until the notebook is open and its kernel idle."""
     page.goto(lab.url(f"lab/tree/{name}", "reset"), wait_until="domcontentloaded")
-    handle = page.wait_for_function(_READY, arg=name, timeout=LOAD_TIMEOUT_MS, polling=250)
+    try:
+        handle = page.wait_for_function(_READY, arg=name, timeout=LOAD_TIMEOUT_MS, polling=250)
+    except Exception as exc:
+        if type(exc).__name__ != "TimeoutError":
+            raise
+        raise AssertionError(f"{name}: after {LOAD_TIMEOUT_MS // 1000} s JupyterLab still showed no open notebook "
+                             "with a connected, idle kernel (window.jupyterapp missing, or the kernel never "
+                             "started: see jupyter-server.log)") from None
     if handle.json_value() == "dead":
         raise AssertionError(f"{name}: its kernel died before a cell ran")
 
