@@ -1,0 +1,133 @@
+"""The two .NETs, row by row (apm.dotnet): each behaviour under both profiles,
+in the simulator and on real sockets (127.0.0.1 only)."""
+from __future__ import annotations
+
+import select
+import threading
+
+import pytest
+
+from conftest import WAIT, Client
+from sockdemo.apm.errors import InvalidOperationError, ObjectDisposedError, OperationAbortedError
+from sockdemo.apm.dotnet import PROFILES, dotnet_profile
+from sockdemo.sim.scenarios import Client as Script
+from sockdemo.sim.scenarios import Scenario
+from sockdemo.sim.simulation import run_scenario
+
+PROFILE_NAMES = sorted(PROFILES)
+
+
+def test_profiles_are_named_and_nonsense_is_refused():
+    assert dotnet_profile("framework").inline_when_done_at_once is False
+    assert dotnet_profile("modern").inline_when_done_at_once is True
+    with pytest.raises(ValueError, match="framework"):
+        dotnet_profile("net48")
+
+
+# -- an operation that can complete at once ----------------------------------------
+
+def sim_run(dotnet, clients, **changes):
+    sim = run_scenario(Scenario(clients=tuple(clients), dotnet=dotnet, **changes))
+    return sim, sim.trace
+
+
+@pytest.mark.parametrize("dotnet, where, sync", [("framework", "pool-", False), ("modern", "main", True)])
+def test_sim_a_queued_connection_runs_accept_callback_where_the_profile_says(dotnet, where, sync):
+    # Two clients at once: when main begins its second accept, the second
+    # connection already waits in the backlog, so that accept completes at once.
+    sim, trace = sim_run(dotnet, [Script.text("one"), Script.text("two")])
+    accepts = [e for e in trace.of_kind("callback_start") if e["name"] == "AcceptCallback"]
+    assert len(accepts) == 2
+    second = accepts[1]
+    assert second.thread.startswith(where), (dotnet, [(e.thread, e.conn) for e in accepts])
+    ends = {e["id"]: e for e in trace.of_kind("end") if e.get("op") == "accept"}
+    assert ends, "end_accept was traced"
+    assert sim.result.status == "finished" and len(sim.result.messages) == 2
+    ran_sync = [e for e in trace.of_kind("callback_start") if e.thread == "main"]
+    assert bool(ran_sync) == sync
+
+
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_real_a_queued_connection_runs_the_callback_where_the_profile_says(lab, dotnet):
+    lb = lab(pool=2, dotnet=dotnet)
+    listener = lb.listener()
+    client = Client(listener.local_endpoint)
+    lb.clients.append(client)
+    ran, done = [], threading.Event()
+
+    def accept_callback(ar):
+        ran.append((threading.current_thread().name, ar.completed_synchronously))
+        ar.async_state.end_accept(ar)
+        done.set()
+
+    # Wait for the proof that the connection is queued: the listener is readable.
+    readable, _, _ = select.select([listener._sock], [], [], WAIT)
+    assert readable, "the client's connection never reached the listener"
+    listener.begin_accept(accept_callback, listener)
+    assert done.wait(WAIT), "the accept callback never ran"
+    [(thread, sync)] = ran
+    if dotnet == "modern":
+        assert (thread, sync) == (threading.current_thread().name, True), "inline, on the caller"
+    else:
+        assert thread.startswith("pool-") and not sync, "queued to the pool, as IOCP would"
+
+
+# -- an operation that completes later: who performs it ----------------------------
+
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_sim_who_performs_a_receive_that_completes_later(dotnet):
+    sim, trace = sim_run(dotnet, [Script.pieces("a", "b", gap=0.001)])
+    chunks = trace.of_kind("chunk")
+    reads = [e for e in trace.of_kind("callback_start") if e["name"] == "ReadCallback"]
+    assert chunks and reads
+    if dotnet == "framework":
+        assert {e.thread for e in chunks} == {"engine"}, "the engine performs it (the OS, under IOCP)"
+        assert not trace.of_kind("ready")
+    else:
+        ready = trace.of_kind("ready")
+        assert ready and {e.thread for e in ready} == {"engine"}, "the engine only queues readiness"
+        assert all(e.thread.startswith("pool-") for e in chunks), "a worker performs the recv"
+        for chunk in chunks:  # and that worker runs the callback
+            [start] = [e for e in reads if e["id"] == chunk["id"]]
+            assert start.thread == chunk.thread
+
+
+# -- receives that keep completing at once --------------------------------------------
+
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_sim_a_long_message_through_a_tiny_buffer(dotnet):
+    sim, trace = sim_run(dotnet, [Script.text("x" * 20_000)], server_options={"buffer_size": 16})
+    overflow = [e for e in trace.of_kind("error") if "StackOverflow" in str(e.get("error"))]
+    if dotnet == "framework":
+        assert not overflow and sim.result.messages, "queued callbacks never nest"
+    else:
+        assert overflow and overflow[0]["dotnet"] == "Stack overflow.", "the nesting overflows"
+        assert sim.runtime.overflowed and sim.result.status == "stopped"
+
+
+# -- End twice, End after close ------------------------------------------------------
+
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_real_end_twice(lab, dotnet):
+    lb = lab(pool=2, dotnet=dotnet)
+    _, handler, client = lb.accept_pair()
+    ar = handler.begin_send(b"hi", 0, 2, 0, None)
+    assert handler.end_send(ar) == 2
+    if dotnet == "framework":
+        with pytest.raises(InvalidOperationError, match="only be called once"):
+            handler.end_send(ar)
+    else:
+        assert handler.end_send(ar) == 2, "TaskToApm.End returns the task's result again"
+
+
+@pytest.mark.parametrize("dotnet, error", [("framework", ObjectDisposedError),
+                                           ("modern", OperationAbortedError)])
+def test_real_end_after_close(lab, dotnet, error):
+    lb = lab(pool=2, dotnet=dotnet)
+    listener = lb.listener()
+    pending = listener.begin_accept(None, listener)
+    listener.close()
+    with pytest.raises(error) as caught:
+        listener.end_accept(pending)
+    if dotnet == "modern":
+        assert caught.value.socket_error_code == "OperationAborted"
