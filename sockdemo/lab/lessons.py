@@ -7,8 +7,12 @@ otter-grader's convention:
 
 - ``name = value  # SOLUTION``: the learner's copy reads ``name = ...``;
 - ``# BEGIN SOLUTION`` ... ``# END SOLUTION``: the lines between (and the
-  markers) become one ``...``; inside such a block, ``# MISTAKE: code`` lines
-  write down the mistakes learners make, which the tests feed to the check.
+  markers) become one ``...``.
+
+``# MISTAKE: code`` lines, inside a block or right after a ``# SOLUTION``
+line, write down the mistakes learners make (``# MISTAKE: waiting_lines = 3``);
+they leave with the answer, and the tests run each in its place and expect
+the check below to catch it with a hint.
 
 The learner's edition blanks every answer and clears the outputs that would
 give one away (the solution cells' and the check cells', which call
@@ -95,7 +99,13 @@ def solution_blocks(source: str) -> list[SolutionBlock]:
     while i < len(lines):
         line = lines[i]
         if m := _LINE.match(line):
-            blocks.append(SolutionBlock(i, i + 1, m["indent"], f"{m['indent']}{m['target']} = {BLANK}"))
+            end = i + 1   # the mistakes written on the lines right after it belong to it
+            while end < len(lines) and _MISTAKE.match(lines[end]):
+                end += 1
+            mistakes = tuple(mm["code"] for mm in map(_MISTAKE.match, lines[i + 1:end]))
+            blocks.append(SolutionBlock(i, end, m["indent"], f"{m['indent']}{m['target']} = {BLANK}",
+                                        mistakes))
+            i = end - 1
         elif m := _BEGIN.match(line):
             end = next((j for j in range(i + 1, len(lines)) if _END.match(lines[j])), None)
             if end is None:
