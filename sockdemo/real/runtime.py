@@ -39,19 +39,29 @@ INJECTION_DELAY = 0.5     # .NET adds a worker after about this much starvation
 class _Flag:
     """A ``ManualResetEvent``'s blocking half, which its runtime's stop interrupts.
 
-    One lock is the gate: held while the event is reset, free while it is set.
-    A waiter takes the gate and hands it straight back, so every waiter passes
-    while the event is set, one after another. It does what ``threading.Event``
-    does at a fraction of the cost (no ``Condition``, no lock made per wait),
-    which the sample pays on every connection: ``Reset``, ``WaitOne``, ``Set``.
+    .NET's ``Set`` releases every thread waiting at that moment, even when a
+    ``Reset`` follows at once (dotnet/runtime, src/libraries/System.Private.
+    CoreLib/src/System/Threading/WaitSubsystem.WaitableObject.Unix.cs,
+    ``SignalManualResetEvent``: each registered waiter is signalled, then the
+    event is marked set). Here each reset period has its own *gate*, a lock
+    held from the ``reset`` that made it until the ``set`` that releases it for
+    good. A waiter takes the gate it found and hands it straight back, so
+    every waiter of a period passes once that period is set; a ``reset`` makes
+    a new gate for the next period and never takes back the old one, so it
+    cannot shut out a waiter that has not passed yet.
+
+    It is cheaper than ``threading.Event`` (no ``Condition``, no lock made per
+    wait: one per reset of a set event), which the sample pays on every
+    connection: ``Reset``, ``WaitOne``, ``Set``.
     """
+    __slots__ = ("_runtime", "_gate", "_changing", "_set", "waiters", "__weakref__")
 
     def __init__(self, runtime: "RealRuntime", initial: bool):
         self._runtime = runtime
-        self._gate = threading.Lock()
-        self._gate.acquire()
-        self._changing = threading.Lock()  # makes set and clear atomic
+        self._gate = _held_lock()
+        self._changing = threading.Lock()  # makes set, clear and a waiter's arrival atomic
         self._set = False
+        self.waiters = 0  # threads blocked on the gate now (what a test waits for)
         if initial:
             self.set()
 
@@ -66,17 +76,34 @@ class _Flag:
 
     def clear(self) -> None:
         with self._changing:
-            if self._set:
+            # Once the runtime stops, every event stays open: no wait may block again.
+            if self._set and not self._runtime.stopping:
                 self._set = False
-                self._gate.acquire()  # at most a waiter's moment of passing through
+                self._gate = _held_lock()
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        signaled = self._gate.acquire(True, -1 if timeout is None else max(timeout, 0))
-        if signaled:
-            self._gate.release()
+        gate = self._gate
+        if gate.acquire(False):  # open: the common case costs one lock operation
+            gate.release()
+            signaled = True
+        else:
+            with self._changing:
+                gate = self._gate  # the gate of the period this wait began in
+                self.waiters += 1
+            signaled = gate.acquire(True, -1 if timeout is None else max(timeout, 0))
+            if signaled:
+                gate.release()
+            with self._changing:
+                self.waiters -= 1
         if self._runtime.stopping:
             raise ThreadInterrupted()
         return signaled
+
+
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 class RealRuntime(Runtime):
@@ -152,11 +179,12 @@ class RealRuntime(Runtime):
             if self.stopping:
                 return
             self.stopping = True
+            flags = list(self._flags)
         self._stopped.set()
         # The pool refuses work first, so the completions that closing
         # produces below are dropped, never run against a stopped server.
         self.pool.close()
-        for flag in list(self._flags):
+        for flag in flags:
             flag.set()
         for sock in list(self._sockets):
             sock.close()
@@ -179,8 +207,10 @@ class RealRuntime(Runtime):
 
     def _new_flag(self, initial: bool) -> _Flag:
         flag = _Flag(self, initial)
-        self._flags.add(flag)
-        if self.stopping:  # made after stop's sweep: its waits must not block forever
+        with self._stop_lock:
+            self._flags.add(flag)
+            stopping = self.stopping
+        if stopping:  # made after stop's sweep: its waits must not block forever
             flag.set()
         return flag
 
