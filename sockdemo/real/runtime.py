@@ -22,7 +22,9 @@ selector class when ``RealRuntime(selector=...)`` does not.
 Stopping is what a notebook needs and .NET never had to offer: ``stop()``
 interrupts every ``wait_one`` and ``sleep`` (``ThreadInterrupted``, like
 ``Thread.Interrupt``), closes every socket the runtime made, drops queued
-callbacks, lets running ones finish, and joins every thread it started.
+callbacks, lets running ones finish, and joins every thread it started but
+the one calling it, which may be any thread: a pool thread or the engine (a
+callback, a trace hook) ends by itself once it is back in its loop.
 """
 from __future__ import annotations
 
@@ -149,6 +151,7 @@ class RealRuntime(Runtime):
         self.stopping = False
         self._swept = False             # stop has closed every socket: the engine may end
         self._stop_lock = threading.Lock()
+        self._stoppers: set = set()     # threads inside stop(), never joined by another stop
         self._stopped = threading.Event()
         self._sockets: set = set()
         self._flags = weakref.WeakSet()
@@ -198,14 +201,23 @@ class RealRuntime(Runtime):
     # -- stopping --------------------------------------------------------------
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close everything and join every thread started; safe to call twice."""
-        self._shut_down()
-        if self._engine is threading.current_thread():
-            raise RuntimeError("stop() was called on the engine thread; it cannot join itself")
-        self._engine.join(timeout)
-        if self._engine.is_alive():
-            raise RuntimeError(f"the engine thread did not stop within {timeout} s")
-        self.pool.join(timeout)
+        """Close everything and join every thread started but the caller; safe
+        to call twice, and from any thread. A thread that is itself inside
+        ``stop`` is not waited for either: two stops joining each other would
+        wait forever, and it ends by itself once back in its loop."""
+        me = threading.current_thread()
+        with self._stop_lock:
+            self._stoppers.add(me)
+        try:
+            self._shut_down()
+            if self._engine is not me and self._engine not in self._stoppers:
+                self._engine.join(timeout)
+                if self._engine.is_alive():
+                    raise RuntimeError(f"the engine thread did not stop within {timeout} s")
+            self.pool.join(timeout, skip=self._stoppers)
+        finally:
+            with self._stop_lock:
+                self._stoppers.discard(me)
 
     def _shut_down(self) -> None:
         """The part of stopping any thread may do, even a pool thread: no joins."""

@@ -124,15 +124,17 @@ class ThreadPool:
         for worker in parked:
             worker.wake.release()
 
-    def join(self, timeout: float) -> None:
-        """Wait for every worker (but the calling one) to end."""
+    def join(self, timeout: float, skip=()) -> None:
+        """Wait for every worker to end but the calling one and those in ``skip``
+        (looked up as each is reached: the runtime passes the threads inside its stop)."""
         self.close()
         deadline = time.monotonic() + timeout
         me = threading.current_thread()
         others = [w.thread for w in self._workers if w.thread is not me]
         for thread in others:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        stuck = [t.name for t in others if t.is_alive()]
+            if thread not in skip:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in others if t.is_alive() and t not in skip]
         if stuck:
             raise RuntimeError(f"pool threads still running a callback after {timeout} s: {', '.join(stuck)}")
 
