@@ -338,6 +338,7 @@ class RealRuntime(Runtime):
         with self._timer_lock:
             earliest = not self._timers or timer.due < self._timers[0][0]
             heapq.heappush(self._timers, (timer.due, timer.id, timer))
+        # The engine looks at the timers again before it selects: only another thread must wake it.
         if earliest and threading.current_thread() is not self._engine:
             self._ask_engine()
 

@@ -111,6 +111,8 @@ class RealSocket(Socket):
         if done:
             self.runtime._complete(ar, result, error, synchronous=True)
         else:
+            # Refused only once the engine has ended, after stop closed every
+            # socket: this one's close completes the operation.
             self.runtime._watch(self)
 
     def _on_ready(self, mask: int) -> None:
