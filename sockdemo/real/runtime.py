@@ -307,25 +307,28 @@ class RealRuntime(Runtime):
                 # Requests first, then the check: a stop that found a wake
                 # byte on its way (and so sent none) is seen here.
                 for sock in self._take_requests():
-                    sock._sync_registration(selector)
+                    self._guarded(sock._sync_registration, selector)
                 if self._swept:
                     break
                 timeout = self._fire_due_timers()
                 for key, mask in selector.select(timeout):
-                    try:
-                        key.data(mask)
-                    except Exception as exc:  # the engine must outlive any one socket
-                        self.tracer.emit(kinds.ERROR, error=f"{type(exc).__name__}: {exc}", where="engine")
+                    self._guarded(key.data, mask)
         finally:
             # From here on a request is refused and its caller closes its
             # socket itself; the ones already queued are served first.
             with self._requests_lock:
                 self._engine_running = False
             for sock in self._take_requests():
-                sock._sync_registration(selector)
+                self._guarded(sock._sync_registration, selector)
             selector.close()
             self._wake_r.close()
             self._wake_w.close()
+
+    def _guarded(self, call, arg) -> None:
+        try:
+            call(arg)
+        except Exception as exc:  # the engine must outlive any one socket
+            self.tracer.emit(kinds.ERROR, error=f"{type(exc).__name__}: {exc}", where="engine")
 
     def _drain_wake(self, mask) -> None:
         try:
