@@ -3,7 +3,7 @@
 Everything binds and connects 127.0.0.1 (or ::1) only. Every wait is bounded
 by ``WAIT`` seconds and fails with a message that says what never happened;
 no test sleeps to let a race settle: it waits on the traced event that proves
-the thing happened.
+the thing happened (or, for state no event reports, ``wait_until`` it holds).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from typing import Callable, Optional
 
 import pytest
@@ -57,6 +58,16 @@ def wait_for(tracer_owner, predicate: Callable[[Event], bool], what: str,
                                count, timeout)
     except TimeoutError as exc:
         raise AssertionError(f"{what}: {exc}") from None
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Look at ``predicate`` every millisecond until it holds, for state no
+    event reports (how many threads block on a lock); fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.001)
 
 
 def conn_of(handle: ServerHandle, client: "Client", timeout: float = WAIT) -> int:

@@ -1,4 +1,5 @@
 """RealRuntime: who runs callbacks, pool growth and injection, errors at end_*, timers."""
+import queue
 import re
 import socket
 import threading
@@ -306,3 +307,81 @@ def test_unknown_unhandled_policy_is_refused():
     from sockdemo.real.runtime import RealRuntime
     with pytest.raises(ValueError):
         RealRuntime(unhandled="ignore")
+
+
+# -- stop() from any thread ------------------------------------------------------------------
+
+def runtime_threads(rt) -> list[threading.Thread]:
+    return [rt._engine] + [w.thread for w in rt.pool._workers]
+
+
+def assert_all_end(rt, what: str) -> None:
+    for thread in runtime_threads(rt):
+        thread.join(WAIT)
+    alive = [t.name for t in runtime_threads(rt) if t.is_alive()]
+    assert not alive, f"{what}: still running: {alive}"
+
+
+def test_stop_from_a_callback_returns_and_every_thread_ends(lab):
+    lb = lab(pool=2)
+    rt = lb.runtime
+    returned = threading.Event()
+    joined = []
+
+    def stopper(state):
+        rt.stop()
+        # every thread but this one was joined before stop returned
+        joined.extend(t.name for t in runtime_threads(rt) if t is not threading.current_thread() and t.is_alive())
+        returned.set()
+
+    def other(state):
+        wait_for(lb, lambda e: e.kind == "callback_start" and e.get("name") == "Stopper", "the stopper's start")
+
+    rt.start_timer(0, other)
+    wait_for(lb, lambda e: e.kind == "callback_start", "the other callback's start")
+    rt.start_timer(0, stopper)
+    assert returned.wait(WAIT), "stop() on a pool thread never returned"
+    assert joined == []
+    assert_all_end(rt, "after stop() on a pool thread")
+
+
+def test_stop_from_a_trace_hook_on_the_engine_returns_and_every_thread_ends(lab):
+    lb = lab(pool=2)
+    rt = lb.runtime
+    returned = threading.Event()
+    on_thread = []
+
+    def stop_on_accept(event):
+        if event.kind == "accept" and not returned.is_set():
+            on_thread.append(threading.current_thread().name)
+            rt.stop()
+            returned.set()
+
+    rt.tracer.subscribe(stop_on_accept)
+    listener = lb.listener()
+    listener.begin_accept(None)  # pending: the engine completes it, and emits the accept
+    with socket.create_connection(listener.local_endpoint, timeout=WAIT):
+        assert returned.wait(WAIT), "stop() on the engine never returned"
+    assert on_thread == ["engine"]
+    assert_all_end(rt, "after stop() on the engine")
+    assert listener._sock.fileno() == -1
+
+
+def test_two_callbacks_stopping_at_once_both_return(lab):
+    lb = lab(pool=2)
+    rt = lb.runtime
+    both_in = threading.Barrier(2, timeout=WAIT)
+    outcomes = queue.SimpleQueue()
+
+    def stopper(state):
+        both_in.wait()
+        try:
+            rt.stop(timeout=WAIT)
+            outcomes.put("returned")
+        except Exception as exc:
+            outcomes.put(exc)
+
+    rt.start_timer(0, stopper)
+    rt.start_timer(0, stopper)
+    assert [outcomes.get(timeout=WAIT * 2) for _ in range(2)] == ["returned", "returned"]
+    assert_all_end(rt, "after two stops at once")

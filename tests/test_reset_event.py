@@ -1,9 +1,11 @@
 """ManualResetEvent on the real runtime: set/reset/wait_one, its trace, and stop."""
+import queue
 import threading
+import time
 
 import pytest
 
-from conftest import WAIT, wait_for
+from conftest import WAIT, wait_for, wait_until
 from sockdemo.apm.errors import ThreadInterrupted
 
 
@@ -60,6 +62,44 @@ def test_set_releases_every_blocked_waiter_and_reset_holds_later_ones(lab):
     assert event.wait_one(0.01) is False
 
 
+def test_set_then_reset_at_once_releases_every_waiter_of_that_moment(lab):
+    # .NET's Set releases every thread waiting at that moment, however soon Reset follows.
+    event = lab(pool=1).runtime.manual_reset_event(name="gate")
+    waiters, rounds = 4, 100
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    go = [threading.Semaphore(0) for _ in range(waiters)]
+
+    def waiter(i):
+        for _ in range(rounds):
+            go[i].acquire()
+            results.put(event.wait_one(WAIT))
+
+    threads = [threading.Thread(target=waiter, args=(i,), name=f"waiter-{i}", daemon=True)
+               for i in range(waiters)]
+    for thread in threads:
+        thread.start()
+    for r in range(rounds):
+        for g in go:
+            g.release()
+        wait_until(lambda: event._flag.waiters == waiters, f"round {r}: {waiters} threads blocked in wait_one")
+        event.set()
+        event.reset()
+        returned = [results.get(timeout=WAIT * 2) for _ in range(waiters)]
+        assert returned == [True] * waiters, f"round {r}: a wait released by set() timed out: {returned}"
+    for thread in threads:
+        thread.join(WAIT)
+
+
+def test_a_wait_begun_after_set_and_reset_still_times_out(lab):
+    event = lab(pool=1).runtime.manual_reset_event(name="gate")
+    for _ in range(3):
+        event.set()
+        event.reset()
+    started = time.monotonic()
+    assert event.wait_one(0.05) is False
+    assert time.monotonic() - started >= 0.04
+
+
 def test_trace_shows_wait_then_set_then_the_woken_waiters_wake(lab):
     lb = lab(pool=1)
     event = lb.runtime.manual_reset_event(name="gate")
@@ -114,6 +154,36 @@ def test_runtime_stop_interrupts_a_waiter(lab):
     lb.runtime.stop()
     waiter.join(WAIT)
     assert not waiter.is_alive() and outcome == ["interrupted"]
+
+
+def test_stop_interrupts_several_waiters_with_and_without_a_timeout(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    outcomes: queue.SimpleQueue = queue.SimpleQueue()
+
+    def wait(timeout):
+        try:
+            outcomes.put(event.wait_one(timeout))
+        except ThreadInterrupted:
+            outcomes.put("interrupted")
+
+    threads = [threading.Thread(target=wait, args=(timeout,), daemon=True) for timeout in (None, WAIT, None)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: event._flag.waiters == 3, "3 threads blocked in wait_one")
+    lb.runtime.stop()
+    for thread in threads:
+        thread.join(WAIT)
+    assert [outcomes.get(timeout=WAIT) for _ in threads] == ["interrupted"] * 3
+
+
+def test_reset_after_stop_leaves_the_event_open(lab):
+    lb = lab(pool=1)
+    event = lb.runtime.manual_reset_event(name="gate")
+    lb.runtime.stop()
+    event.reset()
+    with pytest.raises(ThreadInterrupted):
+        event.wait_one(WAIT)
 
 
 def test_wait_after_stop_raises_at_once(lab):

@@ -1,4 +1,7 @@
-"""ThreadPool alone: named workers on demand up to the minimum, injection, stop."""
+"""ThreadPool alone: named workers on demand up to the minimum, injection, stop.
+
+The queueing rules it shares with the simulator's pool (local queues,
+stealing, what a worker takes next) are in ``test_pool_rules.py``."""
 import queue
 import threading
 
@@ -83,6 +86,27 @@ def test_starvation_check_injects_a_worker_when_work_waited_long_enough(make_poo
         pool.queue("b")
         pool.check_starvation()
         assert run.next("b on the injected worker") == ("b", "pool-2")
+    finally:
+        release.set()
+
+
+def test_starvation_check_counts_what_a_worker_queued_for_itself(make_pool):
+    ran, release = queue.SimpleQueue(), threading.Event()
+
+    def run(item):
+        if item == "a":
+            pool.queue("b")  # on pool-1's own queue, behind a callback that blocks
+        ran.put((item, threading.current_thread().name))
+        if item == "a":
+            release.wait(WAIT)
+
+    pool = make_pool(run, 1, inject_after=0.0)
+    try:
+        pool.queue("a")
+        assert ran.get(timeout=WAIT) == ("a", "pool-1")
+        assert pool.waiting == 1
+        pool.check_starvation()
+        assert ran.get(timeout=WAIT) == ("b", "pool-2"), "the injected worker did not steal b"
     finally:
         release.set()
 

@@ -1,16 +1,30 @@
 """``RealRuntime``: the servers on real sockets and real threads.
 
 Mirrors .NET's socket machinery on Linux: one *engine* thread runs a
-``selectors`` loop (the CLR's epoll thread) and performs each waiting
-operation when its socket is ready; every callback is queued to a pool of
-named worker threads (``pool-1`` ... ``pool-N``), never run on the engine or on
-the thread that called ``begin_*``. ``System.Threading.Timer`` callbacks also
-fire from the engine onto the pool.
+``selectors`` loop (the CLR's epoll thread, ``SocketAsyncEngine``) and
+performs each waiting operation when its socket is ready; every callback is
+queued to a pool of named worker threads (``pool-1`` ... ``pool-N``), never run
+on the engine or on the thread that called ``begin_*``.
+``System.Threading.Timer`` callbacks also fire from the engine onto the pool.
+
+One owner per selector: only the engine calls the selector (``register``,
+``modify``, ``unregister``, ``select``, ``close``); no selector is safe to
+change while another thread sits in ``select`` (``SelectSelector`` would hang).
+Another thread that needs a socket watched, or no longer watched, queues the
+socket and wakes the engine through a socketpair, as asyncio's
+``call_soon_threadsafe`` does; the engine then applies what the socket waits
+for *now*, so a late request cannot resurrect a closed socket. A socket still
+registered when it closes is closed by the engine, after it unregistered it:
+file descriptor numbers are reused, and a stale registration must never meet
+a new socket. ``SOCKDEMO_SELECTOR`` (``select``, ``poll``, ``epoll``) picks the
+selector class when ``RealRuntime(selector=...)`` does not.
 
 Stopping is what a notebook needs and .NET never had to offer: ``stop()``
 interrupts every ``wait_one`` and ``sleep`` (``ThreadInterrupted``, like
 ``Thread.Interrupt``), closes every socket the runtime made, drops queued
-callbacks, lets running ones finish, and joins every thread it started.
+callbacks, lets running ones finish, and joins every thread it started but
+the one calling it, which may be any thread: a pool thread or the engine (a
+callback, a trace hook) ends by itself once it is back in its loop.
 """
 from __future__ import annotations
 
@@ -30,28 +44,54 @@ from ..apm.runtime import Runtime, Timer
 from .thread_pool import ThreadPool
 from ..trace import kinds
 
-__all__ = ["RealRuntime"]
+__all__ = ["RealRuntime", "SELECTOR_VARIABLE", "selector_from_environment"]
 
 _STARVATION_CHECK = 0.1   # seconds between the "gate thread"'s looks at the pool
 INJECTION_DELAY = 0.5     # .NET adds a worker after about this much starvation
+
+SELECTOR_VARIABLE = "SOCKDEMO_SELECTOR"
+_SELECTOR_CLASSES = {"select": "SelectSelector", "poll": "PollSelector", "epoll": "EpollSelector"}
+
+
+def selector_from_environment() -> type:
+    """The selector class ``SOCKDEMO_SELECTOR`` names; unset or empty: ``selectors.DefaultSelector``."""
+    name = os.environ.get(SELECTOR_VARIABLE, "")
+    if not name:
+        return selectors.DefaultSelector
+    selector_class = getattr(selectors, _SELECTOR_CLASSES.get(name, ""), None)
+    if selector_class is None:
+        here = [n for n, cls in _SELECTOR_CLASSES.items() if hasattr(selectors, cls)]
+        raise ValueError(f"{SELECTOR_VARIABLE}={name!r} names no selector this platform has; "
+                         f"use one of {', '.join(here)}, or leave it unset for the default")
+    return selector_class
 
 
 class _Flag:
     """A ``ManualResetEvent``'s blocking half, which its runtime's stop interrupts.
 
-    One lock is the gate: held while the event is reset, free while it is set.
-    A waiter takes the gate and hands it straight back, so every waiter passes
-    while the event is set, one after another. It does what ``threading.Event``
-    does at a fraction of the cost (no ``Condition``, no lock made per wait),
-    which the sample pays on every connection: ``Reset``, ``WaitOne``, ``Set``.
+    .NET's ``Set`` releases every thread waiting at that moment, even when a
+    ``Reset`` follows at once (dotnet/runtime, src/libraries/System.Private.
+    CoreLib/src/System/Threading/WaitSubsystem.WaitableObject.Unix.cs,
+    ``SignalManualResetEvent``: each registered waiter is signalled, then the
+    event is marked set). Here each reset period has its own *gate*, a lock
+    held from the ``reset`` that made it until the ``set`` that releases it for
+    good. A waiter takes the gate it found and hands it straight back, so
+    every waiter of a period passes once that period is set; a ``reset`` makes
+    a new gate for the next period and never takes back the old one, so it
+    cannot shut out a waiter that has not passed yet.
+
+    It is cheaper than ``threading.Event`` (no ``Condition``, no lock made per
+    wait: one per reset of a set event), which the sample pays on every
+    connection: ``Reset``, ``WaitOne``, ``Set``.
     """
+    __slots__ = ("_runtime", "_gate", "_changing", "_set", "waiters", "__weakref__")
 
     def __init__(self, runtime: "RealRuntime", initial: bool):
         self._runtime = runtime
-        self._gate = threading.Lock()
-        self._gate.acquire()
-        self._changing = threading.Lock()  # makes set and clear atomic
+        self._gate = _held_lock()
+        self._changing = threading.Lock()  # makes set, clear and a waiter's arrival atomic
         self._set = False
+        self.waiters = 0  # threads blocked on the gate now (what a test waits for)
         if initial:
             self.set()
 
@@ -66,39 +106,69 @@ class _Flag:
 
     def clear(self) -> None:
         with self._changing:
-            if self._set:
+            # Once the runtime stops, every event stays open: no wait may block again.
+            if self._set and not self._runtime.stopping:
                 self._set = False
-                self._gate.acquire()  # at most a waiter's moment of passing through
+                self._gate = _held_lock()
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        signaled = self._gate.acquire(True, -1 if timeout is None else max(timeout, 0))
-        if signaled:
-            self._gate.release()
+        gate = self._gate
+        if gate.acquire(False):  # open: the common case costs one lock operation
+            gate.release()
+            signaled = True
+        else:
+            with self._changing:
+                gate = self._gate  # the gate of the period this wait began in
+                self.waiters += 1
+            signaled = gate.acquire(True, -1 if timeout is None else max(timeout, 0))
+            if signaled:
+                gate.release()
+            with self._changing:
+                self.waiters -= 1
         if self._runtime.stopping:
             raise ThreadInterrupted()
         return signaled
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 class RealRuntime(Runtime):
     def __init__(self, *, pool: Optional[int] = None, inject: bool = False,
-                 dotnet="framework", unhandled: str = "record", sink=None):
+                 dotnet="framework", unhandled: str = "record", sink=None,
+                 selector: Optional[type] = None):
+        """``selector``: a ``selectors.BaseSelector`` subclass for the engine
+        (by default the one ``SOCKDEMO_SELECTOR`` names, else ``DefaultSelector``)."""
         super().__init__(dotnet=dotnet, unhandled=unhandled, sink=sink)
+        selector_class = selector_from_environment() if selector is None else selector
+        if not (isinstance(selector_class, type) and issubclass(selector_class, selectors.BaseSelector)):
+            raise TypeError(f"selector must be a selectors.BaseSelector subclass, not {selector_class!r}")
         self.pool = ThreadPool(self._run_work, pool or os.cpu_count() or 2,
                                inject_after=INJECTION_DELAY if inject else None)
         self.stopping = False
-        self._selector_closed = False
+        self._swept = False             # stop has closed every socket: the engine may end
         self._stop_lock = threading.Lock()
+        self._stoppers: set = set()     # threads inside stop(), never joined by another stop
         self._stopped = threading.Event()
         self._sockets: set = set()
         self._flags = weakref.WeakSet()
         self._timers: list = []
         self._timer_lock = threading.Lock()
         self._timer_ids = itertools.count(1)
-        self._selector = selectors.DefaultSelector()
+        self._selector = selector_class()   # the engine's alone from here on
         self._wake_r, self._wake_w = _os.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        # What other threads ask of the engine. The lock also orders each
+        # request against the engine's end: a request is either taken by the
+        # engine or refused (the caller then acts itself), never left behind.
+        self._requests_lock = threading.Lock()
+        self._requests: list = []       # sockets whose registration is out of date
+        self._engine_running = True
+        self._wake_pending = False      # a wake byte is on its way: no need for another
         self._engine = threading.Thread(target=self._engine_loop, name="engine", daemon=True)
         self._engine.start()
         if inject:
@@ -134,20 +204,23 @@ class RealRuntime(Runtime):
     # -- stopping --------------------------------------------------------------
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close everything and join every thread started; safe to call twice."""
-        self._shut_down()
-        if self._engine is threading.current_thread():
-            raise RuntimeError("stop() was called on the engine thread; it cannot join itself")
-        self._engine.join(timeout)
-        if self._engine.is_alive():
-            raise RuntimeError(f"the engine thread did not stop within {timeout} s")
-        self.pool.join(timeout)
+        """Close everything and join every thread started but the caller; safe
+        to call twice, and from any thread. A thread that is itself inside
+        ``stop`` is not waited for either: two stops joining each other would
+        wait forever, and it ends by itself once back in its loop."""
+        me = threading.current_thread()
         with self._stop_lock:
-            if not self._selector_closed:
-                self._selector_closed = True
-                self._selector.close()
-                self._wake_r.close()
-                self._wake_w.close()
+            self._stoppers.add(me)
+        try:
+            self._shut_down()
+            if self._engine is not me and self._engine not in self._stoppers:
+                self._engine.join(timeout)
+                if self._engine.is_alive():
+                    raise RuntimeError(f"the engine thread did not stop within {timeout} s")
+            self.pool.join(timeout, skip=self._stoppers)
+        finally:
+            with self._stop_lock:
+                self._stoppers.discard(me)
 
     def _shut_down(self) -> None:
         """The part of stopping any thread may do, even a pool thread: no joins."""
@@ -155,15 +228,19 @@ class RealRuntime(Runtime):
             if self.stopping:
                 return
             self.stopping = True
+            flags = list(self._flags)
         self._stopped.set()
         # The pool refuses work first, so the completions that closing
         # produces below are dropped, never run against a stopped server.
         self.pool.close()
-        for flag in list(self._flags):
+        for flag in flags:
             flag.set()
         for sock in list(self._sockets):
             sock.close()
-        self._wake()
+        # The engine serves until here (a socket closed above may need it to
+        # let go of its registration); now it may end.
+        self._swept = True
+        self._ask_engine()
 
     def _adopt(self, sock) -> None:
         """Count a new socket as ours, so stop closes it; refuse it once stopping."""
@@ -175,15 +252,17 @@ class RealRuntime(Runtime):
         raise ObjectDisposedError("runtime")
 
     def _stop_from_callback(self) -> None:
-        # A pool thread cannot join the pool; whoever owns the runtime joins later.
+        # Inside a callback: stop without waiting for anyone; whoever owns the runtime joins later.
         self._shut_down()
 
     # -- the world's primitives ------------------------------------------------
 
     def _new_flag(self, initial: bool) -> _Flag:
         flag = _Flag(self, initial)
-        self._flags.add(flag)
-        if self.stopping:  # made after stop's sweep: its waits must not block forever
+        with self._stop_lock:
+            self._flags.add(flag)
+            stopping = self.stopping
+        if stopping:  # made after stop's sweep: its waits must not block forever
             flag.set()
         return flag
 
@@ -192,21 +271,67 @@ class RealRuntime(Runtime):
 
     # -- the engine ------------------------------------------------------------
 
-    def _engine_loop(self) -> None:
-        select = self._selector.select
-        while not self.stopping:
-            timeout = self._fire_due_timers()
-            for key, mask in select(timeout):
-                try:
-                    key.data(mask)
-                except Exception as exc:  # the engine must outlive any one socket
-                    self.tracer.emit(kinds.ERROR, error=f"{type(exc).__name__}: {exc}", where="engine")
+    def _watch(self, sock) -> bool:
+        """Have the engine bring ``sock``'s registration up to date with what it
+        waits for now: at once on the engine, else by a request. False: the
+        engine has ended, so nothing watches any more (the caller closes its
+        socket itself)."""
+        if threading.current_thread() is self._engine:
+            sock._sync_registration(self._selector)
+            return True
+        return self._ask_engine(sock)
 
-    def _wake(self) -> None:
+    def _ask_engine(self, sock=None) -> bool:
+        """Wake the engine, with ``sock`` to bring up to date; False if it has ended."""
+        with self._requests_lock:
+            if not self._engine_running:
+                return False
+            if sock is not None:
+                self._requests.append(sock)
+            if not self._wake_pending:
+                self._wake_pending = True
+                try:
+                    self._wake_w.send(b"\0")
+                except BlockingIOError:
+                    pass  # the pipe is full of wake bytes: the engine wakes anyway
+        return True
+
+    def _take_requests(self) -> list:
+        with self._requests_lock:
+            self._wake_pending = False
+            requests, self._requests = self._requests, []
+        return requests
+
+    def _engine_loop(self) -> None:
+        selector = self._selector
+        selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
         try:
-            self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or closing
+            while True:
+                # Requests first, then the check: a stop that found a wake
+                # byte on its way (and so sent none) is seen here.
+                for sock in self._take_requests():
+                    self._guarded(sock._sync_registration, selector)
+                if self._swept:
+                    break
+                timeout = self._fire_due_timers()
+                for key, mask in selector.select(timeout):
+                    self._guarded(key.data, mask)
+        finally:
+            # From here on a request is refused and its caller closes its
+            # socket itself; the ones already queued are served first.
+            with self._requests_lock:
+                self._engine_running = False
+            for sock in self._take_requests():
+                self._guarded(sock._sync_registration, selector)
+            selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _guarded(self, call, arg) -> None:
+        try:
+            call(arg)
+        except Exception as exc:  # the engine must outlive any one socket
+            self.tracer.emit(kinds.ERROR, error=f"{type(exc).__name__}: {exc}", where="engine")
 
     def _drain_wake(self, mask) -> None:
         try:
@@ -219,17 +344,18 @@ class RealRuntime(Runtime):
         with self._timer_lock:
             earliest = not self._timers or timer.due < self._timers[0][0]
             heapq.heappush(self._timers, (timer.due, timer.id, timer))
-        if earliest:
-            self._wake()
+        # The engine looks at the timers again before it selects: only another thread must wake it.
+        if earliest and threading.current_thread() is not self._engine:
+            self._ask_engine()
 
     def _fire_due_timers(self) -> Optional[float]:
-        """Queue the due timers; return seconds until the next one (None: none)."""
+        """Queue the due timers; return seconds until the next one (None: none),
+        counting any that firing these scheduled."""
         now = time.monotonic()
         due = []
         with self._timer_lock:
             while self._timers and self._timers[0][0] <= now:
                 due.append(heapq.heappop(self._timers)[2])
-            delay = self._timers[0][0] - now if self._timers else None
         for timer in due:
             if timer.cancelled:
                 continue
@@ -237,7 +363,8 @@ class RealRuntime(Runtime):
                 timer.callback(timer)
             else:
                 self.pool.queue(timer)
-        return delay
+        with self._timer_lock:
+            return self._timers[0][0] - time.monotonic() if self._timers else None
 
     def _start_internal_timer(self, seconds, callback) -> None:
         self._schedule(_InternalTimer(callback, None, next(self._timer_ids) * -1, None,

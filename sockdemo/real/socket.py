@@ -10,6 +10,12 @@ has inline completion on: .NET Core's behaviour, the recursion lesson).
 A socket has at most one pending read-side operation (accept or receive) and
 one pending write-side operation (send or connect); the page never needs more.
 Closing a socket completes whatever was pending with ``ObjectDisposedError``.
+
+Only the engine thread touches the selector (see ``real.runtime``): a socket
+records what it waits for, under its lock, and asks the runtime to have the
+engine bring the registration up to date (``_sync_registration``, on the
+engine, under the same lock). A socket the selector still watches when it
+closes is closed by the engine, once it has let go of it.
 """
 from __future__ import annotations
 
@@ -76,9 +82,13 @@ class RealSocket(Socket):
     def _close(self) -> None:
         with self._lock:
             pending = [ar for ar in (self._reader, self._writer) if ar is not None]
-            self._watch(None, None)
-            self._sock.close()
+            self._reader = self._writer = None
+            registered = self._mask != 0
         self.runtime._sockets.discard(self)
+        # Registered: the engine unregisters, then closes. Not registered, the
+        # engine never registers a closed socket, so it is ours to close now.
+        if not (registered and self.runtime._watch(self)):
+            self._sock.close()
         for ar in pending:
             self.runtime._complete(ar, None, ObjectDisposedError())
 
@@ -94,21 +104,33 @@ class RealSocket(Socket):
                 raise InvalidOperationError(f"a {pending.op} is already pending on this socket")
             done, result, error = self._attempt(ar)
             if not done:
-                self._watch(ar, reading)
-                return
-        self.runtime._complete(ar, result, error, synchronous=True)
+                if reading:
+                    self._reader = ar
+                else:
+                    self._writer = ar
+        if done:
+            self.runtime._complete(ar, result, error, synchronous=True)
+        else:
+            # Refused only once the engine has ended, after stop closed every
+            # socket: this one's close completes the operation.
+            self.runtime._watch(self)
 
     def _on_ready(self, mask: int) -> None:
         """Called by the engine thread when the selector says we are ready."""
         finished = []
         with self._lock:
-            for ar, wanted in ((self._reader, selectors.EVENT_READ), (self._writer, selectors.EVENT_WRITE)):
-                if ar is None or not mask & wanted:
-                    continue
-                done, result, error = self._attempt(ar)
+            if self._reader is not None and mask & selectors.EVENT_READ:
+                done, result, error = self._attempt(self._reader)
                 if done:
-                    finished.append((ar, result, error))
-                    self._watch(None, wanted == selectors.EVENT_READ)
+                    finished.append((self._reader, result, error))
+                    self._reader = None
+            if self._writer is not None and mask & selectors.EVENT_WRITE:
+                done, result, error = self._attempt(self._writer)
+                if done:
+                    finished.append((self._writer, result, error))
+                    self._writer = None
+            if finished:
+                self._sync_locked(self.runtime._selector)
         for ar, result, error in finished:
             self.runtime._complete(ar, result, error)
 
@@ -156,20 +178,16 @@ class RealSocket(Socket):
         self.remote_endpoint = self._sock.getpeername()[:2]
         return True, None, None
 
-    def _watch(self, ar, reading) -> None:
-        """Record ``ar`` as pending on one side (or clear a side, or all with ``reading=None``)
-        and make the selector watch exactly the sides that have work. Holds ``_lock``."""
-        if reading is None:
-            self._reader = self._writer = None
-        elif reading:
-            self._reader = ar
-        else:
-            self._writer = ar
+    def _sync_registration(self, selector) -> None:
+        """On the engine: make ``selector`` watch exactly the sides with a pending operation."""
+        with self._lock:
+            self._sync_locked(selector)
+
+    def _sync_locked(self, selector) -> None:  # on the engine, holding _lock
         mask = ((selectors.EVENT_READ if self._reader else 0)
                 | (selectors.EVENT_WRITE if self._writer else 0))
         if mask == self._mask:
             return
-        selector = self.runtime._selector
         if self._mask == 0:
             selector.register(self._fd, mask, self._on_ready)
         elif mask == 0:
@@ -177,3 +195,5 @@ class RealSocket(Socket):
         else:
             selector.modify(self._fd, mask, self._on_ready)
         self._mask = mask
+        if mask == 0 and self.closed:  # closed while watched: ours to close, now that it is let go
+            self._sock.close()
