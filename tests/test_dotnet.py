@@ -131,3 +131,44 @@ def test_real_end_after_close(lab, dotnet, error):
         listener.end_accept(pending)
     if dotnet == "modern":
         assert caught.value.socket_error_code == "OperationAborted"
+
+
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_real_who_performs_a_receive_that_completes_later(lab, dotnet):
+    lb = lab(pool=2, dotnet=dotnet)
+    _, handler, client = lb.accept_pair()
+    got, done = [], threading.Event()
+
+    def read_callback(ar):
+        got.append((threading.current_thread().name, handler.end_receive(ar)))
+        done.set()
+
+    handler.begin_receive(bytearray(64), 0, 64, 0, read_callback)  # nothing there yet: pending
+    client.send(b"later")
+    assert done.wait(WAIT), "the receive never completed"
+    [(callback_thread, n)] = got
+    [chunk] = [e for e in lb.trace.of_kind("chunk") if e.conn == handler.conn]
+    assert n == 5 and callback_thread.startswith("pool-")
+    if dotnet == "framework":
+        assert chunk.thread == "engine" and not lb.trace.of_kind("ready")
+    else:
+        [ready] = lb.trace.of_kind("ready")
+        assert ready.thread == "engine" and chunk.thread == callback_thread, "the worker did the recv"
+
+
+@pytest.mark.parametrize("mode", ["seed", "fixed"])
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_real_a_long_message_already_there_through_a_tiny_buffer(server, mode, dotnet):
+    handle = server(mode, pool=2, dotnet=dotnet, buffer_size=16)
+    text = b"y" * 64_000
+    with Client(handle.address) as client:
+        client.send(text).half_close()  # all of it waits in the kernel before most receives
+        client.closed_by_server(timeout=WAIT)
+    overflowed = handle.runtime.overflowed
+    if dotnet == "modern" and mode == "seed":
+        assert overflowed, "the page's BeginReceive-in-ReadCallback nests until the stack overflows"
+    else:
+        assert not overflowed
+    if mode == "fixed":  # the CompletedSynchronously loop: whole, with a flat stack, either way
+        [message] = handle.wait_for("message")
+        assert message.nbytes == len(text)

@@ -25,6 +25,7 @@ runtime, which is as close to dying as a server in a notebook should get.
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any, Callable, Optional
 
 from .console import Console
@@ -64,6 +65,11 @@ class Readiness:
         self.ar, self.attempt = ar, attempt
 
 
+class _Nesting(threading.local):
+    """How deep this thread is in callbacks run inline inside one another."""
+    depth = 0
+
+
 class Runtime:
     def __init__(self, clock_us: Optional[Callable[[], int]] = None, *, dotnet="framework",
                  unhandled: str = "record", sink: Optional[Callable[[str], None]] = None,
@@ -83,6 +89,7 @@ class Runtime:
         self.on_unhandled = on_unhandled
         self.unhandled_errors: list[BaseException] = []
         self.overflowed = False   # a callback nested too deep: .NET's StackOverflowException
+        self._nesting = _Nesting()
         self._op_ids = itertools.count(1)
         self._conn_ids = itertools.count(1)
         # The callbacks running now, so that a stop can end their slices
@@ -207,6 +214,8 @@ class Runtime:
         token = next(self._running_tokens)
         self._running[token] = (self.tracer.current_thread_name(), name, item.id, conn)
         emit(kinds.CALLBACK_START, conn, name=name, id=item.id)
+        nesting = self._nesting
+        nesting.depth += 1
         try:
             item._invoke()
         except RecursionError as exc:
@@ -214,9 +223,12 @@ class Runtime:
         except Exception as exc:
             self._unhandled(exc, name, conn)
         finally:
+            nesting.depth -= 1
             checkpoint(kinds.CALLBACK_END, name, conn)
             if self._running.pop(token, None) is not None:  # else a stop has ended it already
                 emit(kinds.CALLBACK_END, conn, name=name, id=item.id)
+            if self.overflowed and nesting.depth == 0:
+                self._overflowed_here()
 
     def _unhandled(self, exc: Exception, where: str, conn) -> None:
         """An exception escaped a callback: a .NET process would print it and end."""
@@ -230,15 +242,19 @@ class Runtime:
 
     def _overflow(self, exc: RecursionError, where: str, conn) -> None:
         """Callbacks nested until Python's recursion limit: .NET 6+ would have hit
-        a ``StackOverflowException``, which no code can catch: the process ends,
-        whatever ``unhandled`` says. Reported once; the outer callbacks then
-        return as the stack unwinds (if reporting itself runs out of stack, the
-        next frame out tries again)."""
+        a ``StackOverflowException``, which no code can catch. Recorded (once)
+        here, deep in the stack, where even that may run out of stack again (the
+        next frame out then tries); the runtime stops once this thread is back
+        in its outermost callback (``_overflowed_here``)."""
         if not self.overflowed:
             self.overflowed = True
             self.unhandled_errors.append(exc)
-        self.tracer.emit(kinds.ERROR, conn, where=where, dotnet="Stack overflow.",
-                         error=f"StackOverflowException: the callbacks nested too deep ({exc})")
+            self.tracer.emit(kinds.ERROR, conn, where=where, dotnet="Stack overflow.",
+                             error=f"StackOverflowException: the callbacks nested too deep ({exc})")
+
+    def _overflowed_here(self) -> None:
+        """The stack has unwound after an overflow: end as the .NET process would,
+        whatever ``unhandled`` says (a stack overflow cannot be caught)."""
         if self.on_unhandled is not None:
             self.on_unhandled("Stack overflow.")
             self.on_unhandled = None   # once

@@ -2,14 +2,18 @@
 
 Mirrors how .NET on Linux runs a socket operation (SocketAsyncContext): the
 operation is first tried at once on the calling thread, non-blocking; if the
-kernel has nothing yet, the socket is handed to the engine's selector and the
-engine thread performs the operation when the socket is ready. Either way the
-callback then goes to the pool, never runs on the caller (unless the runtime
-has inline completion on: .NET Core's behaviour, the recursion lesson).
+kernel has nothing yet, the socket is handed to the engine's selector. When
+the socket is ready, the runtime's profile (``apm.dotnet``) says who performs
+the operation: the engine itself, standing in for the page's .NET Framework
+whose OS completes it under an I/O completion port, or (.NET 6+) a pool
+worker, to which the engine only hands the readiness (the socket side is not
+watched meanwhile, as .NET's edge-triggered epoll does not report it again).
+An operation that completes at once runs its callback where the profile says.
 
 A socket has at most one pending read-side operation (accept or receive) and
 one pending write-side operation (send or connect); the page never needs more.
-Closing a socket completes whatever was pending with ``ObjectDisposedError``.
+Closing a socket completes whatever was pending with the profile's error
+(``ObjectDisposedError``, or .NET 7+'s ``OperationAbortedError``).
 
 Only the engine thread touches the selector (see ``real.runtime``): a socket
 records what it waits for, under its lock, and asks the runtime to have the
@@ -51,6 +55,7 @@ class RealSocket(Socket):
         self._reader = None   # the pending accept or receive
         self._writer = None   # the pending send or connect
         self._mask = 0        # what the selector watches for us
+        self._handed: set = set()  # pending operations a worker will perform (.NET 6+): not watched
         self.remote_endpoint = remote_endpoint
         self._family = None   # a listener's, set by listen(): its accepted sockets'
         runtime._adopt(self)
@@ -90,7 +95,7 @@ class RealSocket(Socket):
         if not (registered and self.runtime._watch(self)):
             self._sock.close()
         for ar in pending:
-            self.runtime._complete(ar, None, ObjectDisposedError())
+            self.runtime._complete(ar, None, self.runtime._aborted_by_close())
 
     # -- asynchronous operations -----------------------------------------------
 
@@ -117,22 +122,38 @@ class RealSocket(Socket):
 
     def _on_ready(self, mask: int) -> None:
         """Called by the engine thread when the selector says we are ready."""
-        finished = []
+        rt = self.runtime
+        ready = []
         with self._lock:
-            if self._reader is not None and mask & selectors.EVENT_READ:
-                done, result, error = self._attempt(self._reader)
-                if done:
-                    finished.append((self._reader, result, error))
+            for ar, event in ((self._reader, selectors.EVENT_READ), (self._writer, selectors.EVENT_WRITE)):
+                if ar is not None and mask & event and ar not in self._handed:
+                    ready.append(ar)
+            if rt.dotnet.workers_perform_io and ready:
+                self._handed.update(ready)   # a worker will perform them: stop watching
+                self._sync_locked(rt._selector)
+        for ar in ready:
+            rt._ready(ar, lambda ar=ar: self._perform(ar))
+
+    def _perform(self, ar):
+        """Try a pending operation once, where the profile performs it (the engine,
+        or a pool worker): ``(done, result, error)``."""
+        rt = self.runtime
+        on_engine = threading.current_thread() is rt._engine
+        with self._lock:
+            self._handed.discard(ar)
+            if ar is not self._reader and ar is not self._writer:
+                return False, None, None   # closed meanwhile: the close completed it
+            done, result, error = self._attempt(ar)
+            if done:
+                if ar is self._reader:
                     self._reader = None
-            if self._writer is not None and mask & selectors.EVENT_WRITE:
-                done, result, error = self._attempt(self._writer)
-                if done:
-                    finished.append((self._writer, result, error))
+                else:
                     self._writer = None
-            if finished:
-                self._sync_locked(self.runtime._selector)
-        for ar, result, error in finished:
-            self.runtime._complete(ar, result, error)
+            if on_engine:
+                self._sync_locked(rt._selector)
+        if not on_engine and not done:
+            rt._watch(self)   # not ready after all: the engine watches it again
+        return done, result, error
 
     def _attempt(self, ar):
         """Try the operation once, non-blocking: (done, result, error)."""
@@ -184,8 +205,9 @@ class RealSocket(Socket):
             self._sync_locked(selector)
 
     def _sync_locked(self, selector) -> None:  # on the engine, holding _lock
-        mask = ((selectors.EVENT_READ if self._reader else 0)
-                | (selectors.EVENT_WRITE if self._writer else 0))
+        handed = self._handed
+        mask = ((selectors.EVENT_READ if self._reader and self._reader not in handed else 0)
+                | (selectors.EVENT_WRITE if self._writer and self._writer not in handed else 0))
         if mask == self._mask:
             return
         if self._mask == 0:
