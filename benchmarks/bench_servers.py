@@ -401,7 +401,7 @@ class Server:
             except BaseException:
                 self.proc.kill()
                 err = self.proc.communicate()[1].decode(errors="replace")
-                raise RuntimeError(f"{self.name} did not start: {err[-2000:]}")
+                raise RuntimeError(f"{self.name} did not start: {err[-2000:]}") from None
             # Keep stderr drained too, so a chatty server never blocks on it.
             threading.Thread(target=self.proc.stderr.read, daemon=True).start()
         self.console = Console(self.proc.stdout)
@@ -453,7 +453,7 @@ def bench_server(name, loads, workdir, procs=1, driver="select", warmup=True):
         index = 0
         if warmup:
             # JIT, thread-pool growth, allocator: paid before the clock starts.
-            for k, load in enumerate(loads):
+            for load in loads:
                 warm = load.scaled(max(8, load.clients // 20))
                 stats = run_load(server.port, warm, procs, tag=9, driver=driver)
                 index += warm.clients
@@ -628,7 +628,7 @@ def main(argv=None):
     if failures:
         print("\nfailures: " + json.dumps(failures, indent=1))
     if args.json:
-        doc = dict(config=dict(loads=[l.as_dict() for l in loads], repeat=repeat,
+        doc = dict(config=dict(loads=[load.as_dict() for load in loads], repeat=repeat,
                                driver=args.driver, driver_procs=args.driver_procs, quick=args.quick,
                                python=sys.version.split()[0], platform=platform.platform(),
                                cpus=os.cpu_count(), skipped=skipped),

@@ -72,8 +72,9 @@ def time_steps(trace, steps: int, rng: random.Random):
 
 
 def time_pictures(trace):
-    from sockdemo.views.plots import plot_chunks, plot_lanes, save_demo_figure
     import matplotlib.pyplot as plt
+
+    from sockdemo.views.plots import plot_chunks, plot_lanes, save_demo_figure
     figures = {}
     for name, draw in (("plot_lanes", plot_lanes), ("plot_chunks", plot_chunks)):
         t0 = time.perf_counter()

@@ -10,17 +10,16 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import threading
 import time
 from typing import Callable, Optional
 
 import pytest
 
-from sockdemo.trace.events import Event
 from sockdemo.lab.handle import ServerHandle
-from sockdemo.trace.tracer import wait_for_events
 from sockdemo.real.runtime import RealRuntime
+from sockdemo.trace.events import Event
 from sockdemo.trace.recording import Trace
+from sockdemo.trace.tracer import wait_for_events
 
 WAIT = 5.0  # seconds any single wait may take before the test fails
 

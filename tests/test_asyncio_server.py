@@ -3,12 +3,12 @@ import re
 import threading
 
 import pytest
+from test_handle import new_threads
 
 from conftest import WAIT, Client, open_fds, send_message, wait_for
 from sockdemo.lab.asyncio_handle import AsyncioServerHandle, start_asyncio_server
-from sockdemo.servers.asyncio_server import LOOP_THREAD
 from sockdemo.lab.handle import start_server
-from test_handle import new_threads
+from sockdemo.servers.asyncio_server import LOOP_THREAD
 
 MESSAGES = [b"hello there", b"x", "caf\u00e9".encode(), b"a" * 3000, b"last one"]
 

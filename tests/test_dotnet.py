@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from conftest import WAIT, Client
-from sockdemo.apm.errors import InvalidOperationError, ObjectDisposedError, OperationAbortedError
 from sockdemo.apm.dotnet import PROFILES, dotnet_profile
+from sockdemo.apm.errors import InvalidOperationError, ObjectDisposedError, OperationAbortedError
 from sockdemo.sim.scenarios import Client as Script
 from sockdemo.sim.scenarios import Scenario
 from sockdemo.sim.simulation import run_scenario

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for
-from sockdemo.servers.fixed import FixedServer
 from sockdemo.lab.handle import ServerHandle
+from sockdemo.servers.fixed import FixedServer
 from sockdemo.servers.seed import SeedServer
 
 BOTH = pytest.mark.parametrize("mode", ["seed", "fixed"])

@@ -177,6 +177,7 @@ def test_empty_connection_prints_nothing_and_is_closed(server):
 
 def test_invalid_options_are_refused():
     import pytest
+
     from sockdemo.real.runtime import RealRuntime
     runtime = RealRuntime(pool=1)
     try:

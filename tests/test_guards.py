@@ -7,9 +7,7 @@ limit and runs the real ``serve``.
 from __future__ import annotations
 
 import errno
-import os
 import resource
-import socket
 import subprocess
 import sys
 import time

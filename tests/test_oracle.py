@@ -121,7 +121,7 @@ def run_client(port, pieces, pause):
 
 
 def drive(port, console):
-    for k, (label, pieces, pause) in enumerate(CLIENTS):
+    for k, (_label, pieces, pause) in enumerate(CLIENTS):
         steps = run_client(port, pieces, pause)
         next(steps)
         # Accept k printed `Waiting` number k + 2 (one before the first accept).

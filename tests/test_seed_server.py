@@ -196,6 +196,7 @@ def test_a_small_buffer_cuts_the_message_into_small_chunks(server):
 
 def test_buffer_size_below_one_is_refused():
     import pytest
+
     from sockdemo.real.runtime import RealRuntime
     runtime = RealRuntime(pool=1)
     try:

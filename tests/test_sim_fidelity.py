@@ -8,8 +8,8 @@ simulated run must agree per connection on the messages, on the console
 import socket
 
 import pytest
-from conftest import WAIT, wait_for
 
+from conftest import WAIT, wait_for
 from sockdemo.lab.handle import start_server
 from sockdemo.sim.scenarios import SCENARIOS
 from sockdemo.sim.simulation import run_scenario

@@ -6,8 +6,8 @@ next entry, perform it) and records ``(who, virtual time)`` pairs.
 import threading
 
 import pytest
-from conftest import WAIT
 
+from conftest import WAIT
 from sockdemo.apm.errors import ThreadInterrupted
 from sockdemo.sim import kernel as kernel_module
 from sockdemo.sim.kernel import Kernel

@@ -18,8 +18,18 @@ from sockdemo.servers.seed import SeedServer
 from sockdemo.sim.simulation import Simulation
 from sockdemo.trace.events import Event
 from sockdemo.trace.recording import Trace
-from sockdemo.views.source_map import (MAIN, NOWHERE, PAGE_SERVER, RUNTIME, context,
-                                       csharp_lines, locate, server_class, server_of, snake_case)
+from sockdemo.views.source_map import (
+    MAIN,
+    NOWHERE,
+    PAGE_SERVER,
+    RUNTIME,
+    context,
+    csharp_lines,
+    locate,
+    server_class,
+    server_of,
+    snake_case,
+)
 from sockdemo.views.stepper_state import state_at
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
+from test_stepper_state import repeat_pattern, seed_run, send_and_half_close  # noqa: E402
+
+from sockdemo.trace.recording import Trace  # noqa: E402
 from sockdemo.views.stepper import Stepper  # noqa: E402
 from sockdemo.views.stepper_state import state_at  # noqa: E402
-from sockdemo.trace.recording import Trace  # noqa: E402
-
-from test_stepper_state import repeat_pattern, seed_run, send_and_half_close  # noqa: E402
 
 
 def text_of(widget) -> str:
@@ -68,7 +68,8 @@ def test_back_button_goes_back_one_step(stepper):
     assert stepper.value == 0
 
 
-def test_slider_moves_show_the_state_at_that_step(stepper, events=seed_run()):
+def test_slider_moves_show_the_state_at_that_step(stepper):
+    events = seed_run()
     stepper.slider.value = 21
     assert stepper.state == state_at(events, 21)
     conns = text_of(stepper.conns_panel)

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from sockdemo.trace.events import Event
 from sockdemo.lab.handle import start_server
-from sockdemo.views.stepper_state import StepperModel, model_for, state_at
+from sockdemo.trace.events import Event
 from sockdemo.trace.recording import Trace
+from sockdemo.views.stepper_state import StepperModel, model_for, state_at
 
 
 def ev(seq, kind, thread="main", conn=None, nbytes=None, **info):

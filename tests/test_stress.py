@@ -5,7 +5,6 @@ import socket
 import threading
 from collections import Counter
 
-
 from conftest import WAIT, wait_for
 
 CLIENTS = 200

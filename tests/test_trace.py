@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from sockdemo.trace.events import Event
-from sockdemo.trace.tracer import Tracer
 from sockdemo.trace.recording import Trace
+from sockdemo.trace.tracer import Tracer
 
 
 def ev(seq, t, kind, thread="main", conn=None, nbytes=None, **info):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .errors import ThreadInterrupted
 from ..trace import kinds
+from .errors import ThreadInterrupted
 
 __all__ = ["ManualResetEvent"]
 

@@ -28,13 +28,12 @@ import itertools
 import threading
 from typing import Any, Callable, Optional
 
-from .console import Console
-from ..trace.tracer import Tracer
-from .reset_event import ManualResetEvent
 from ..trace import kinds
 from ..trace.text import callback_name, describe_error, dotnet_unhandled, preview
-from .console import HISTORY
+from ..trace.tracer import Tracer
+from .console import HISTORY, Console
 from .dotnet import dotnet_profile
+from .reset_event import ManualResetEvent
 
 __all__ = ["Runtime", "Timer"]
 

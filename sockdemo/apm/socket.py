@@ -21,10 +21,10 @@ from __future__ import annotations
 import socket as _os_socket
 from typing import Any, Callable, Optional
 
-from .asyncresult import AsyncResult
-from .errors import ObjectDisposedError
 from ..trace import kinds
 from ..trace.text import format_endpoint
+from .asyncresult import AsyncResult
+from .errors import ObjectDisposedError
 
 __all__ = ["Socket", "address_family", "format_endpoint", "SHUT_RD", "SHUT_WR", "SHUT_RDWR"]
 

@@ -25,7 +25,6 @@ from typing import Callable, Optional
 from ..servers.guards import Limits
 from ..servers.registry import SERVERS
 from ..trace.text import format_endpoint
-from ..trace import kinds
 
 __all__ = ["main", "build_parser"]
 
@@ -403,8 +402,8 @@ def _cmd_send(args, parser) -> int:
             print(_client_line(r))
     failed = [r for r in results if r.error is not None]
     total = sum(r.sent for r in results)
-    line = (f"{_plural(len(results), 'client')} to {format_endpoint((args.host, args.port))}: {len(results) - len(failed)} ok, "
-            f"{len(failed)} failed, {total} bytes sent in {elapsed:.3f} s")
+    line = (f"{_plural(len(results), 'client')} to {format_endpoint((args.host, args.port))}: "
+            f"{len(results) - len(failed)} ok, {len(failed)} failed, {total} bytes sent in {elapsed:.3f} s")
     if failed and not args.verbose:
         first = failed[0]
         line += f" (first failure: client {first.index}: {first.error})"

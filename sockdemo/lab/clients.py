@@ -30,8 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
-from ..servers import echo
 from ..apm.socket import address_family
+from ..servers import echo
 from ..trace import kinds
 
 __all__ = ["send", "ClientResult", "EOF_MARKER"]

@@ -15,11 +15,11 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..trace.tracer import wait_for_events
 from ..real.runtime import RealRuntime
 from ..servers.registry import server_class
-from ..trace.recording import Trace
 from ..trace import kinds
+from ..trace.recording import Trace
+from ..trace.tracer import wait_for_events
 
 __all__ = ["BackgroundServer", "ServerHandle", "start_server"]
 

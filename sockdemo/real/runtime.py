@@ -39,10 +39,10 @@ import weakref
 from typing import Optional
 
 from ..apm.errors import ObjectDisposedError, ThreadInterrupted
-from .socket import RealSocket
 from ..apm.runtime import Runtime, Timer
-from .thread_pool import ThreadPool
 from ..trace import kinds
+from .socket import RealSocket
+from .thread_pool import ThreadPool
 
 __all__ = ["RealRuntime", "SELECTOR_VARIABLE", "selector_from_environment"]
 

@@ -29,8 +29,8 @@ import selectors
 import socket as _os
 import threading
 
-from ..apm.socket import Socket
 from ..apm.errors import InvalidOperationError, ObjectDisposedError
+from ..apm.socket import Socket
 from ..trace import kinds
 
 __all__ = ["RealSocket"]

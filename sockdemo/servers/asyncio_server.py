@@ -44,13 +44,13 @@ import asyncio
 import itertools
 from typing import Callable, Optional
 
-from ..apm.socket import address_family, format_endpoint
 from ..apm.console import Console
 from ..apm.encoding import ascii_get_string
-from ..trace.tracer import Tracer
-from ..trace.text import describe_error, preview
+from ..apm.socket import address_family, format_endpoint
 from ..apm.state_object import BUFFER_SIZE, StringBuilder
 from ..trace import kinds
+from ..trace.text import describe_error, preview
+from ..trace.tracer import Tracer
 
 __all__ = ["AsyncioServer", "LoopRuntime", "LOOP_THREAD"]
 

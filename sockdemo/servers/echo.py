@@ -24,8 +24,8 @@ example's own error handling (none: an exception escaping a callback ends a
 """
 from __future__ import annotations
 
-from ..apm.socket import SHUT_RDWR
 from ..apm.encoding import ascii_get_bytes, ascii_get_string
+from ..apm.socket import SHUT_RDWR
 from ..apm.state_object import BUFFER_SIZE, StateObject
 from ..trace import kinds
 from ..trace.text import printable

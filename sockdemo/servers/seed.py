@@ -14,11 +14,11 @@ on real sockets and in the simulator alike. Its quirks are the lessons:
 """
 from __future__ import annotations
 
-from ..apm.socket import address_family, format_endpoint
 from ..apm.encoding import ascii_get_string
-from ..trace.text import describe_error
+from ..apm.socket import address_family, format_endpoint
 from ..apm.state_object import BUFFER_SIZE, StateObject
 from ..trace import kinds
+from ..trace.text import describe_error
 
 __all__ = ["SeedServer"]
 

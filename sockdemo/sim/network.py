@@ -28,11 +28,11 @@ import socket as _os
 from collections import deque
 from typing import Optional
 
-from ..apm.socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket
 from ..apm.errors import InvalidOperationError
+from ..apm.socket import SHUT_RDWR, SHUT_WR, Socket
+from ..trace import kinds
 from ..trace.text import preview
 from .kernel import us
-from ..trace import kinds
 
 __all__ = ["Network", "SimSocket", "ClientRun"]
 

@@ -27,11 +27,11 @@ from typing import Optional
 
 from ..apm.errors import ThreadInterrupted
 from ..apm.runtime import Runtime, Timer
+from ..trace import kinds
+from ..trace.text import callback_name
 from .kernel import RESUME, Action, Kernel, SimThread, us
 from .network import Network, SimSocket
 from .pool import SimPool
-from ..trace import kinds
-from ..trace.text import callback_name
 
 __all__ = ["SimRuntime", "SimFlag", "INJECTION_DELAY_US"]
 

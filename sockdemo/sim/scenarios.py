@@ -110,7 +110,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(name="two_clients", description="two clients write in pieces at the same time: their callbacks interleave",
              clients=(_C.text("first client here", chunk=6, gap=0.0002),
                       _C.text("second client, hi", chunk=6, gap=0.0002))),
-    Scenario(name="three_clients", description="three clients one after another, distinct texts (real clients can do this too)",
+    Scenario(name="three_clients", description="three clients one after another, distinct texts (real "
+                                               "clients can do this too)",
              clients=(_C.text("alpha says hello"), _C.text("bravo says hi", at=0.01),
                       _C.text("charlie says hey", at=0.02))),
     Scenario(name="split_message", description="one message written in 4 pieces, 1 ms apart: 4 receives",
@@ -123,20 +124,25 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              clients=(_C.pieces(b"caf\xc3", b"\xa9!", gap=0.001),)),
     Scenario(name="one_byte", description="a 1-byte message: the seed server drops it silently (> 1)",
              clients=(_C.text("x"),)),
-    Scenario(name="idle_client", description="a client connects, writes, and never finishes: no timeout frees the connection",
+    Scenario(name="idle_client", description="a client connects, writes, and never finishes: no timeout "
+                                             "frees the connection",
              clients=(_C.text("hello?", end="idle"),)),
     Scenario(name="reset_mid_message", description="a client resets in the middle of a message: end_receive raises",
              clients=(_C.pieces("half a mess", gap=0.0, end="reset"),)),
-    Scenario(name="starved_pool", description="ReadCallback sleeps 2 s on a 1-thread pool: three clients queue behind it",
+    Scenario(name="starved_pool", description="ReadCallback sleeps 2 s on a 1-thread pool: three clients "
+                                              "queue behind it",
              server=SleepyServer, pool=1,
              clients=tuple(_C.text(f"client {i} waiting") for i in range(1, 4))),
-    Scenario(name="starved_pool_injected", description="the same starvation, with the pool adding a thread after 500 ms",
+    Scenario(name="starved_pool_injected", description="the same starvation, with the pool adding a thread after "
+                                                       "500 ms",
              server=SleepyServer, pool=1, inject=True,
              clients=tuple(_C.text(f"client {i} waiting") for i in range(1, 4))),
-    Scenario(name="forgotten_set", description="the accept callback forgets allDone.Set(): the second client is never accepted",
+    Scenario(name="forgotten_set", description="the accept callback forgets allDone.Set(): the second "
+                                               "client is never accepted",
              server=ForgetfulServer,
              clients=(_C.text("first"), _C.text("second", at=0.001))),
-    Scenario(name="companion_vs_seed", description="the companion client waits for an echo the seed server never sends; it half-closes after 1 s",
+    Scenario(name="companion_vs_seed", description="the companion client waits for an echo the seed server "
+                                                   "never sends; it half-closes after 1 s",
              clients=(_C.pieces(COMPANION_MESSAGE, end="eof", timeout=1.0),)),
     Scenario(name="companion_vs_echo", description="the companion client against the echo server: the reply comes back",
              mode="echo", clients=(_C.pieces(COMPANION_MESSAGE, end="eof", timeout=1.0),)),

@@ -27,15 +27,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
+from ..trace import kinds
 from ..trace.events import Event
+from ..trace.recording import Trace
 from ..trace.text import describe_error
-from .scenarios import get_scenario
 from .choices import Choice, choice_of
 from .kernel import us
 from .network import ClientRun
 from .runtime import SimRuntime
-from ..trace.recording import Trace
-from ..trace import kinds
+from .scenarios import get_scenario
 
 __all__ = ["Simulation", "Result", "Upcoming", "run_scenario"]
 

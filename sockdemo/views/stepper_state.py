@@ -41,8 +41,7 @@ from ..trace.events import Event
 from ..trace.join import accepted_port, joined_conn
 from ..trace.lanes import lane_order
 from ..trace.text import PREVIEW_BYTES, callback_name, format_endpoint
-from .source_map import (MAIN, NOWHERE, RUNTIME, SourceRef, console_key, locate, op_of,
-                         server_of, wait_handle)
+from .source_map import MAIN, NOWHERE, RUNTIME, SourceRef, console_key, locate, op_of, server_of, wait_handle
 
 __all__ = ["state_at", "StepperModel", "StepState", "ThreadState", "Frame",
            "PendingOp", "ConnState", "describe_event", "model_for", "EVERY"]
