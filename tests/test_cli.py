@@ -6,6 +6,7 @@ import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -419,3 +420,40 @@ def test_a_bind_beyond_loopback_is_named_in_a_warning(host, exposed):
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_binds_need_no_warning(host):
     assert exposure_warning(host) is None
+
+
+# -- unhandled means loud ----------------------------------------------------------
+
+def reset_client(port):
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    client.sendall(b"half a mess")
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # RST: the seed's EndReceive throws, and nothing catches it
+
+
+def test_serve_seed_ends_loudly_on_an_unhandled_exception_as_dotnet_does(serve):
+    server = serve()
+    reset_client(server.port)
+    assert server.proc.wait(WAIT) == 1
+    err = server.proc.stderr.read()
+    assert "Unhandled exception. System.Net.Sockets.SocketException (104): Connection reset by peer" in err
+    assert "the server stops, as the .NET process would end" in err
+    assert "exception escaped a callback" in err.splitlines()[-1]
+
+
+def test_serve_unhandled_record_says_so_and_goes_on(serve):
+    server = serve("--unhandled", "record")
+    reset_client(server.port)
+    send_plain(server.port, b"still here")
+    server.expect("^ Data : still here$")
+    assert server.stop() == 0
+    err = server.proc.stderr.read()
+    assert "Unhandled exception. System.Net.Sockets.SocketException (104)" in err
+    assert "recorded; the server goes on" in err
+
+
+def test_serve_takes_the_dotnet_profile(serve):
+    server = serve("--dotnet", "modern")
+    send_plain(server.port, b"modern times")
+    server.expect("^ Data : modern times$")
+    assert server.stop() == 0

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..apm.dotnet import PROFILES
 from ..servers.guards import Limits
 from ..servers.registry import SERVERS
 from ..trace.text import format_endpoint
@@ -133,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=tuple(SERVERS), default="seed", help="seed (the page), fixed or echo")
     p.add_argument("--trace", metavar="FILE", type=_writable_file,
                    help="write the trace (Chrome trace JSON) here on exit")
+    _dotnet_argument(p)
+    p.add_argument("--unhandled", choices=("stop", "record"), default="stop",
+                   help="an exception escaping a callback: 'stop' the server with exit status 1, "
+                        "as it ends a .NET process (default), or 'record' it and go on; "
+                        "either way it is printed to stderr as .NET 6+ prints it")
     limits = p.add_argument_group("limits of the fixed and echo servers (the page's seed has none)")
     limits.add_argument("--idle-timeout", type=_positive_seconds, metavar="S",
                         help=f"close a connection silent this long (default {DEFAULT_LIMITS.idle_timeout:g})")
@@ -187,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", metavar="FILE", type=_writable_file,
                    help="also save the trace (Chrome trace JSON) here")
     p.add_argument("--png", metavar="FILE", type=_writable_file, help="also save the demo figures here")
+    _dotnet_argument(p)
     p.set_defaults(run=_cmd_demo, parser=p)
 
     p = sub.add_parser("lab", help="open the lessons in JupyterLab",
@@ -205,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     _edition_arguments(p, folder=False)
     p.set_defaults(run=_cmd_lessons, parser=p)
     return parser
+
+
+def _dotnet_argument(p) -> None:
+    p.add_argument("--dotnet", choices=tuple(PROFILES), default="framework",
+                   help="which .NET to behave as: 'framework', the page's .NET Framework 4.x (default), "
+                        "or 'modern', .NET 6 and later (an operation done at once runs its callback "
+                        "inline; a worker performs the I/O)")
 
 
 def _edition_arguments(p, folder: bool = True) -> None:
@@ -278,15 +292,15 @@ class _StdoutSink:
             self._broken = True
 
 
-def _start(mode, host, port, backlog, pool, *, trace: bool, sink, **server_options):
+def _start(mode, host, port, backlog, pool, *, trace: bool, sink, **options):
     """A started ``ServerHandle``, or ``_Failure`` with the server's own reason."""
-    from .handle import ServerHandle
+    from .handle import DidNotStart, ServerHandle
 
-    handle = ServerHandle(mode, host, port, backlog, pool=pool, trace=trace, sink=sink, **server_options)
+    handle = ServerHandle(mode, host, port, backlog, pool=pool, trace=trace, sink=sink, **options)
     try:
         return handle.start()
-    except RuntimeError:  # it never listened; start() has stopped it, its console stays
-        reason = next((line for line in reversed(handle.console)
+    except DidNotStart as failed:  # start() has stopped it; what it printed says why
+        reason = next((line for line in reversed(failed.lines)
                        if line and not line.startswith(("Local address", "Closing", "Waiting"))),
                       "the server did not start")
         raise _Failure(f"cannot listen on {format_endpoint((host, port))}: {reason}") from None
@@ -338,8 +352,11 @@ def _serve(args) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sink = _StdoutSink()
     try:
+        # A long-running server keeps no console history: its lines are on stdout.
         handle = _start(args.mode, args.host, args.port, args.backlog, args.pool,
-                        trace=bool(args.trace), sink=sink, **args.server_options)
+                        trace=bool(args.trace), sink=sink, dotnet=args.dotnet,
+                        unhandled=args.unhandled, on_unhandled=_unhandled_printer(args.unhandled),
+                        console_history=0, **args.server_options)
         try:
             # Signals set `stop`; meanwhile the loop sends the console lines
             # still buffered and notices a server that ended by itself (e.g.
@@ -361,7 +378,20 @@ def _serve(args) -> int:
             signal.signal(sig, handler)
     if received or handle.running:
         return 0
-    raise _Failure("the server stopped by itself: " + (handle.console[-1] if handle.console else "no reason given"))
+    if handle.unhandled_errors:
+        raise _Failure("the server stopped: an exception escaped a callback, which ends a .NET process "
+                       "(--unhandled record goes on instead)")
+    raise _Failure("the server stopped by itself")
+
+
+def _unhandled_printer(policy: str):
+    """Print an unhandled exception's line to stderr, as .NET 6+ does, and what happens next."""
+    after = ("the server stops, as the .NET process would end" if policy == "stop"
+             else "recorded; the server goes on (--unhandled record)")
+
+    def report(line: str) -> None:
+        print(f"{line}\n  sockdemo serve: {after}", file=sys.stderr, flush=True)
+    return report
 
 
 # -- send ----------------------------------------------------------------------------
@@ -439,7 +469,7 @@ def _cmd_demo(args, parser) -> int:
     try:
         demo = run_demo(args.clients, sim=args.sim, scenario=args.scenario, seed=args.seed,
                         pool=args.pool, mode=args.mode, message=args.message, chunk=args.chunk,
-                        delay=args.delay, sink=head)
+                        delay=args.delay, dotnet=args.dotnet, sink=head)
     except ValueError as exc:  # an unknown scenario
         parser.error(str(exc))
     finally:

@@ -75,21 +75,23 @@ class DemoResult:
 def run_demo(clients: int = 5, *, sim: bool = False, scenario=None, seed: Optional[int] = None,
              pool: Optional[int] = None, mode: str = "seed", message=DEMO_MESSAGE,
              chunk: Optional[int] = None, delay: float = 0.0, timeout: float = 10.0,
-             sink: Optional[Callable[[str], None]] = None) -> DemoResult:
+             dotnet: str = "framework", sink: Optional[Callable[[str], None]] = None) -> DemoResult:
     """Run ``clients`` clients against a ``mode`` server and return what happened.
 
     Real (the default): a server on 127.0.0.1 (a free port), the client fleet,
     then the server stopped. The backlog is at least ``clients``, so nobody is
     refused; echo clients send ``<EOF>`` and wait for the echo, the others
     half-close. ``sim=True``: the same class of clients in the simulator, or
-    the named ``scenario`` (with ``seed``).
+    the named ``scenario`` (with ``seed``). ``dotnet`` picks the .NET to behave
+    as (``apm.dotnet``).
     """
     server_class(mode)  # an unknown mode fails here, before anything starts
     if sim:
-        return _sim_demo(clients, scenario, seed, pool, mode, message, chunk, delay, sink)
+        return _sim_demo(clients, scenario, seed, pool, mode, message, chunk, delay, dotnet, sink)
     if scenario is not None or seed is not None:
         raise ValueError("scenario and seed are for the simulator (sim=True)")
-    handle = start_server(mode, "127.0.0.1", 0, max(DEFAULT_BACKLOG, clients), pool=pool, sink=sink)
+    handle = start_server(mode, "127.0.0.1", 0, max(DEFAULT_BACKLOG, clients), pool=pool, sink=sink,
+                          dotnet=dotnet)
     try:
         address = handle.address
         results = send(address, clients, message, chunk=chunk, delay=delay,
@@ -102,7 +104,7 @@ def run_demo(clients: int = 5, *, sim: bool = False, scenario=None, seed: Option
                       failures, list(handle.runtime.unhandled_errors), results=results)
 
 
-def _sim_demo(clients, scenario, seed, pool, mode, message, chunk, delay, sink) -> DemoResult:
+def _sim_demo(clients, scenario, seed, pool, mode, message, chunk, delay, dotnet, sink) -> DemoResult:
     if scenario is not None:
         sc = get_scenario(scenario)
     else:
@@ -110,8 +112,7 @@ def _sim_demo(clients, scenario, seed, pool, mode, message, chunk, delay, sink) 
                       clients=tuple(Client.text(message, chunk=chunk, gap=delay, at=0.001 * i)
                                     for i in range(clients)),
                       mode=mode, backlog=max(DEFAULT_BACKLOG, clients))
-    if pool:
-        sc = sc.with_(pool=pool)
+    sc = sc.with_(dotnet=dotnet, **({"pool": pool} if pool else {}))
     run = run_scenario(sc, seed=seed, sink=sink)
     result = run.result
     failures = [f"{name}: {c.error}" for name, c in ((c.name, c) for c in run.clients) if c.error]

@@ -12,16 +12,18 @@ thread), on its own ``RealRuntime``, with a ``Trace`` subscribed.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Callable, Optional
 
+from ..apm.console import HISTORY
 from ..real.runtime import RealRuntime
 from ..servers.registry import server_class
 from ..trace import kinds
 from ..trace.recording import Trace
 from ..trace.tracer import wait_for_events
 
-__all__ = ["BackgroundServer", "ServerHandle", "start_server"]
+__all__ = ["BackgroundServer", "ServerHandle", "DidNotStart", "start_server"]
 
 START_TIMEOUT = 10.0
 
@@ -55,7 +57,9 @@ class BackgroundServer:
 
     def __repr__(self) -> str:
         where = f" on {self.address[0]}:{self.address[1]}" if self.running else ""
-        return f"<{type(self).__name__} {self.mode}{where} {'running' if self.running else 'stopped'}>"
+        errors = len(self.runtime.unhandled_errors)
+        warning = f", {errors} unhandled error{'s' if errors != 1 else ''}" if errors else ""
+        return f"<{type(self).__name__} {self.mode}{where} {'running' if self.running else 'stopped'}{warning}>"
 
     def __enter__(self):
         if not self.started:
@@ -66,15 +70,32 @@ class BackgroundServer:
         self.stop()
 
 
+class DidNotStart(RuntimeError):
+    """The server never listened; ``lines`` is what it printed meanwhile (its reason)."""
+
+    def __init__(self, mode: str, lines: list):
+        self.lines = list(lines)
+        super().__init__(f"the {mode} server did not start listening:\n" + "\n".join(lines[-3:]))
+
+
 class ServerHandle(BackgroundServer):
     def __init__(self, mode: str = "seed", host: str = "127.0.0.1", port: int = 0,
                  backlog: int = 10, *, pool: Optional[int] = None, inject: bool = False,
                  dotnet="framework", unhandled: str = "record", trace: bool = True,
                  sink: Optional[Callable[[str], None]] = None, server: Optional[type] = None,
-                 **server_options):
+                 on_unhandled: Optional[Callable[[str], None]] = None,
+                 console_history: int = HISTORY, **server_options):
+        """A server of ``mode`` (or the class ``server``) on a new ``RealRuntime``.
+
+        An exception escaping a callback would end a .NET process; here it
+        never ends the kernel. It is recorded (``unhandled_errors``), the line
+        .NET would print goes to ``on_unhandled`` (by default: stderr, which a
+        notebook shows in red under the running cell), and with
+        ``unhandled="stop"`` the server stops as the process would."""
         server = server_class(mode if server is None else server)
-        self.runtime = RealRuntime(pool=pool, inject=inject, dotnet=dotnet,
-                                   unhandled=unhandled, sink=sink)
+        self.runtime = RealRuntime(pool=pool, inject=inject, dotnet=dotnet, unhandled=unhandled,
+                                   sink=sink, on_unhandled=on_unhandled or self._warn,
+                                   console_history=console_history)
         self.trace = Trace()
         self.trace.name_server(server)
         if trace:
@@ -88,6 +109,15 @@ class ServerHandle(BackgroundServer):
         self._failure: Optional[BaseException] = None
 
     # -- what a notebook reads -------------------------------------------------
+
+    @property
+    def unhandled_errors(self) -> list:
+        """Exceptions that escaped a callback (each would have ended a .NET process)."""
+        return self.runtime.unhandled_errors
+
+    def _warn(self, line: str) -> None:
+        print(f"sockdemo: {line}\n  (an exception escaped a callback of the {self.server.mode} server; "
+              f"a .NET process would end here. See handle.unhandled_errors.)", file=sys.stderr)
 
     def _listening_on(self):
         return self.server.listener.local_endpoint
@@ -111,12 +141,14 @@ class ServerHandle(BackgroundServer):
         if self._main is not None:
             raise RuntimeError("this server was started already; make a new handle to run again")
         listening = threading.Event()
-        listened = []
+        listened, said = [], []   # the listen event; what the server printed meanwhile
 
         def on_listen(event):
             if event.kind == kinds.LISTEN:
                 listened.append(event)
                 listening.set()
+            elif event.kind == kinds.CONSOLE:
+                said.append(event.get("text"))
 
         def main():
             try:
@@ -132,9 +164,8 @@ class ServerHandle(BackgroundServer):
         ok = listening.wait(START_TIMEOUT)
         self.runtime.tracer.unsubscribe(on_listen)
         if not ok or not listened:
-            lines = "\n".join(self.console[-3:])
             self.stop()
-            raise RuntimeError(f"the {self.server.mode} server did not start listening:\n{lines}")
+            raise DidNotStart(self.server.mode, said)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -39,6 +39,7 @@ import weakref
 from typing import Optional
 
 from ..apm.errors import ObjectDisposedError, ThreadInterrupted
+from ..apm.console import HISTORY
 from ..apm.runtime import Runtime, Timer
 from ..trace import kinds
 from .socket import RealSocket
@@ -139,10 +140,12 @@ def _held_lock() -> threading.Lock:
 class RealRuntime(Runtime):
     def __init__(self, *, pool: Optional[int] = None, inject: bool = False,
                  dotnet="framework", unhandled: str = "record", sink=None,
-                 selector: Optional[type] = None):
+                 selector: Optional[type] = None, on_unhandled=None, console_history: int = HISTORY):
         """``selector``: a ``selectors.BaseSelector`` subclass for the engine
-        (by default the one ``SOCKDEMO_SELECTOR`` names, else ``DefaultSelector``)."""
-        super().__init__(dotnet=dotnet, unhandled=unhandled, sink=sink)
+        (by default the one ``SOCKDEMO_SELECTOR`` names, else ``DefaultSelector``);
+        the rest as ``apm.runtime.Runtime`` takes them."""
+        super().__init__(dotnet=dotnet, unhandled=unhandled, sink=sink, on_unhandled=on_unhandled,
+                         console_history=console_history)
         selector_class = selector_from_environment() if selector is None else selector
         if not (isinstance(selector_class, type) and issubclass(selector_class, selectors.BaseSelector)):
             raise TypeError(f"selector must be a selectors.BaseSelector subclass, not {selector_class!r}")
