@@ -38,8 +38,8 @@ import time
 import weakref
 from typing import Optional
 
-from ..apm.errors import ObjectDisposedError, ThreadInterrupted
 from ..apm.console import HISTORY
+from ..apm.errors import ObjectDisposedError, ThreadInterrupted
 from ..apm.runtime import Runtime, Timer
 from ..trace import kinds
 from .socket import RealSocket
