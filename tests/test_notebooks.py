@@ -3,9 +3,10 @@
 Every lesson in ``sockdemo/lessons/`` opens with objectives, ends with a summary,
 carries at least one self-check (``assert``), runs on the ``python3`` kernel,
 is named ``NN-topic.ipynb``, and never names a host other than loopback.
-Every cell marked ``# NBVAL_CHECK_OUTPUT`` was saved executed and with its
+Every cell tagged ``nbval-check-output`` was saved executed and with its
 output: nbval compares only what was saved, so an unexecuted checked cell
-would silently check nothing. ``sanitize.cfg`` masks what changes between
+would silently check nothing. The notebooks are saved tidy (no execution
+timestamps, no widget state). ``sanitize.cfg`` masks what changes between
 runs (ports, times, addresses) and nothing a lesson asserts.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "sockdemo" / "lessons"
 SANITIZE = Path(__file__).resolve().parent / "nbval-sanitize.cfg"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 NAME = re.compile(r"^(\d\d)-[a-z0-9]+(?:-[a-z0-9]+)*\.ipynb$")
-CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+CHECK_TAG = "nbval-check-output"
 IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 ALLOWED_IPV4 = {"127.0.0.1"}
 OBJECTIVES_WITHIN = 3   # the objectives heading is in one of the first cells
@@ -105,19 +106,44 @@ def test_has_a_self_check(path):
         f"{path.name}: no code cell asserts anything, so a lesson that teaches something false would still pass")
 
 
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
 @by_name(PATHS)
 def test_checked_cells_were_saved_with_output(path):
     cells = load(path)["cells"]
     for i, cell in enumerate(cells):
-        if cell.get("cell_type") != "code" or not source(cell).lstrip().startswith(CHECK_MARK):
+        if cell.get("cell_type") != "code" or CHECK_TAG not in tags(cell):
             continue
         assert cell.get("execution_count") is not None, (
-            f"{path.name} cell {i}: marked {CHECK_MARK} but saved unexecuted; nbval would skip it")
-        assert cell.get("outputs"), f"{path.name} cell {i}: marked {CHECK_MARK} but saved without output"
+            f"{path.name} cell {i}: tagged {CHECK_TAG} but saved unexecuted; nbval would skip it")
+        assert cell.get("outputs"), f"{path.name} cell {i}: tagged {CHECK_TAG} but saved without output"
         errors = [o for o in cell["outputs"] if o.get("output_type") == "error"]
         assert not errors, f"{path.name} cell {i}: the saved output is an error: {errors[0].get('ename')}"
         images = [m for o in cell["outputs"] for m in o.get("data", {}) if m.startswith("image/")]
-        assert not images, f"{path.name} cell {i}: nbval cannot compare images; do not mark this cell"
+        assert not images, f"{path.name} cell {i}: nbval cannot compare images; do not tag this cell"
+
+
+@by_name(PATHS)
+def test_nbval_markers_are_tags_not_comments(path):
+    for i, cell in enumerate(load(path)["cells"]):
+        if cell.get("cell_type") == "code":
+            assert "# NBVAL_" not in source(cell), (
+                f"{path.name} cell {i}: nbval markers go in the cell's tags ({CHECK_TAG} ...), "
+                "not in a comment the learner reads")
+
+
+@by_name(PATHS)
+def test_saved_tidy(path):
+    """No execution timestamps, no widget state, no widget view without its static fallback
+    (``python -m sockdemo.lab.lessons FILE`` tidies; ``./dev tidy`` does them all)."""
+    from sockdemo.lab.lessons import WIDGET_VIEW, tidy_notebook
+    nb = load(path)
+    assert nb == tidy_notebook(nb), f"{path.name} is not tidy: run ./dev tidy"
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            assert WIDGET_VIEW not in out.get("data", {}), f"{path.name} cell {i}: a widget view saved"
 
 
 @by_name(PATHS)
