@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
     p.add_argument("--mode", choices=tuple(SERVERS), default="seed", help="seed (the page), fixed or echo")
     p.add_argument("--trace", metavar="FILE", type=_writable_file,
-                   help="write the trace (Chrome trace JSON) here on exit")
+                   help="write the trace here as the server runs (Chrome trace JSON, array form: "
+                        "readable even if the process is killed)")
     _dotnet_argument(p)
     p.add_argument("--unhandled", choices=("stop", "record"), default="stop",
                    help="an exception escaping a callback: 'stop' the server with exit status 1, "
@@ -351,10 +352,12 @@ def _serve(args) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sink = _StdoutSink()
+    # A long-running server keeps nothing it does not need: no console history
+    # (its lines are on stdout), and a trace goes to its file as the run goes.
+    stream = _open_stream(args.trace) if args.trace else None
     try:
-        # A long-running server keeps no console history: its lines are on stdout.
         handle = _start(args.mode, args.host, args.port, args.backlog, args.pool,
-                        trace=bool(args.trace), sink=sink, dotnet=args.dotnet,
+                        trace=stream or False, sink=sink, dotnet=args.dotnet,
                         unhandled=args.unhandled, on_unhandled=_unhandled_printer(args.unhandled),
                         console_history=0, **args.server_options)
         try:
@@ -367,12 +370,9 @@ def _serve(args) -> int:
                     break
         finally:
             handle.stop()
-            if args.trace:
-                try:
-                    handle.trace.save(args.trace)
-                except OSError as exc:
-                    raise _Failure(f"cannot write the trace: {exc}") from None
     finally:
+        if stream is not None:
+            stream.close()
         sink.flush()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -382,6 +382,14 @@ def _serve(args) -> int:
         raise _Failure("the server stopped: an exception escaped a callback, which ends a .NET process "
                        "(--unhandled record goes on instead)")
     raise _Failure("the server stopped by itself")
+
+
+def _open_stream(path):
+    from ..trace.stream import TraceStream
+    try:
+        return TraceStream(path).start()
+    except OSError as exc:
+        raise _Failure(f"cannot write the trace: {exc}") from None
 
 
 def _unhandled_printer(policy: str):

@@ -81,7 +81,7 @@ class DidNotStart(RuntimeError):
 class ServerHandle(BackgroundServer):
     def __init__(self, mode: str = "seed", host: str = "127.0.0.1", port: int = 0,
                  backlog: int = 10, *, pool: Optional[int] = None, inject: bool = False,
-                 dotnet="framework", unhandled: str = "record", trace: bool = True,
+                 dotnet="framework", unhandled: str = "record", trace=True,
                  sink: Optional[Callable[[str], None]] = None, server: Optional[type] = None,
                  on_unhandled: Optional[Callable[[str], None]] = None,
                  console_history: int = HISTORY, **server_options):
@@ -91,14 +91,18 @@ class ServerHandle(BackgroundServer):
         never ends the kernel. It is recorded (``unhandled_errors``), the line
         .NET would print goes to ``on_unhandled`` (by default: stderr, which a
         notebook shows in red under the running cell), and with
-        ``unhandled="stop"`` the server stops as the process would."""
+        ``unhandled="stop"`` the server stops as the process would.
+
+        ``trace``: True records the run in memory (``handle.trace``, a
+        ``Trace``); False records nothing; or a recorder of one's own, such as
+        a ``TraceStream`` writing to a file as the run goes."""
         server = server_class(mode if server is None else server)
         self.runtime = RealRuntime(pool=pool, inject=inject, dotnet=dotnet, unhandled=unhandled,
                                    sink=sink, on_unhandled=on_unhandled or self._warn,
                                    console_history=console_history)
-        self.trace = Trace()
+        self.trace = trace if hasattr(trace, "_records") else Trace()
         self.trace.name_server(server)
-        if trace:
+        if trace is not False:
             self.runtime.tracer.subscribe(self.trace)
         try:
             self.server = server(self.runtime, host, port, backlog, **server_options)

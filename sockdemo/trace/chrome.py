@@ -12,8 +12,10 @@ It is also the only format, so it keeps everything: each event's ``seq``,
 them. The thread metadata and the flow arrows are derived, so loading
 ignores them.
 
-A callback run is one ``X`` slice (its end's args under ``args.end``), or a
-``B`` slice when nothing ended it; every other event is an instant (``i``).
+A callback run is a ``B``/``E`` pair of duration entries, each with its
+event's args; every other event is an instant (``i``). Threads get ids in
+lane order (``lane_tid``). The trace's ``meta`` travels in a metadata entry
+of its own, so the array form that ``serve --trace`` streams keeps it too.
 
 Threads are numbered in lane order (``trace.lanes``: main, engine, pool-1 …
 pool-N, any other thread, the clients), tid 1 upwards, so that a viewer that
@@ -27,18 +29,20 @@ import json
 from typing import Any, Mapping
 
 from . import kinds
-from .callbacks import pair_callbacks
 from .events import Event
-from .lanes import lane_order
+from .lanes import NUMBERED as _NUMBERED
 
-__all__ = ["FORMAT", "VERSION", "plain", "to_chrome", "from_chrome", "dumps", "parse"]
+__all__ = ["FORMAT", "VERSION", "Entries", "lane_tid", "plain", "to_chrome", "from_chrome", "dumps",
+           "dumps_entry", "parse"]
 
 FORMAT = "sockdemo-trace"
-VERSION = 1
+VERSION = 2        # 2: callbacks as B/E pairs, meta in a metadata entry, tids by lane
+META = "sockdemo_trace"   # the metadata entry with the format, its version and the trace's meta
+MAX_OPEN_FLOWS = 10_000
 PID = 1
 # Argument names taken by Event fields; payload keys that collide go under "info".
 _FIELDS = ("conn", "nbytes", "seq")
-_RESERVED = frozenset(_FIELDS + ("info", "end"))
+_RESERVED = frozenset(_FIELDS + ("info",))
 _SEPARATORS = (",", ":")
 
 
@@ -73,49 +77,77 @@ def _from_args(args: Mapping, kind: str, t: int, thread: str) -> Event:
     return Event(seq, t, kind, thread, args.get("conn"), args.get("nbytes"), info)
 
 
-def _thread_metadata(tids: dict) -> list[dict]:
-    """Name each thread and rank it; ``tids`` maps thread names to tids, in lane order."""
-    return ([{"args": {"name": "sockdemo"}, "name": "process_name", "ph": "M", "pid": PID, "tid": 0}]
-            + [{"args": {"name": name}, "name": "thread_name", "ph": "M", "pid": PID, "tid": tid}
-               for name, tid in tids.items()]
-            + [{"args": {"sort_index": rank}, "name": "thread_sort_index", "ph": "M", "pid": PID,
-                "tid": tid} for rank, tid in enumerate(tids.values())])
+def lane_tid(name: str, others: int) -> int:
+    """The thread id a lane gets: ``main`` 1, ``engine`` 2, ``pool-N`` 10 + N, any
+    other thread 1,000 + its rank among them (``others``: how many came before),
+    ``client-N`` 100,000 + N. So sorting by tid (what Perfetto did before it read
+    ``thread_sort_index``) gives the lane order of ``trace.lanes``, and a streamed
+    trace can number a thread the moment it first appears."""
+    m = _NUMBERED.fullmatch(name)
+    if m:
+        return (10 if m.group(1) == "pool" else 100_000) + int(m.group(2))
+    return {"main": 1, "engine": 2}.get(name, 1_000 + others)
+
+
+class Entries:
+    """Chrome trace entries of events given one at a time, in seq order: the same
+    code writes a saved trace (``to_chrome``) and a streamed one (``trace.stream``).
+
+    A thread's metadata (``thread_name``, ``thread_sort_index``) comes with its
+    first event; a callback is a ``B``/``E`` pair of duration entries (Perfetto
+    nests them per thread, innermost last, as inline callbacks nest); every
+    other event an instant; a flow arrow runs from a ``begin_*`` with a
+    callback to the callback's start."""
+
+    def __init__(self, meta: Mapping):
+        self.meta = plain(dict(meta))
+        self.tids: dict = {}
+        self._others = 0
+        self._flows: dict = {}       # begin id -> flow name, until its callback starts
+
+    def head(self) -> list[dict]:
+        return [{"args": {"name": "sockdemo"}, "name": "process_name", "ph": "M", "pid": PID, "tid": 0},
+                {"args": {"format": FORMAT, "version": VERSION, "meta": self.meta}, "name": META,
+                 "ph": "M", "pid": PID, "tid": 0}]
+
+    def of(self, ev: Event) -> list[dict]:
+        out = []
+        tid = self.tids.get(ev.thread)
+        if tid is None:
+            tid = self.tids[ev.thread] = lane_tid(ev.thread, self._others)
+            self._others += tid >= 1_000 and tid < 100_000
+            out += [{"args": {"name": ev.thread}, "name": "thread_name", "ph": "M", "pid": PID, "tid": tid},
+                    {"args": {"sort_index": tid}, "name": "thread_sort_index", "ph": "M", "pid": PID,
+                     "tid": tid}]
+        base = {"args": _args(ev), "pid": PID, "tid": tid, "ts": ev.t}
+        op_id = ev.info.get("id")
+        if ev.kind == kinds.CALLBACK_START:
+            out.append({**base, "cat": "callback", "name": str(ev.info.get("name", "callback")), "ph": "B"})
+            flow = self._flows.pop(op_id, None)
+            if flow is not None:  # s and f must share id, cat and name for the viewer to join them
+                out.append({"bp": "e", "cat": "flow", "id": op_id, "name": flow, "ph": "f",
+                            "pid": PID, "tid": tid, "ts": ev.t})
+        elif ev.kind == kinds.CALLBACK_END:
+            out.append({**base, "cat": "callback", "name": str(ev.info.get("name", "callback")), "ph": "E"})
+        else:
+            out.append({**base, "cat": "sockdemo", "name": ev.kind, "ph": "i", "s": "t"})
+            if ev.kind == kinds.BEGIN and op_id is not None and ev.info.get("callback", True):
+                flow = self._flows[op_id] = f"begin_{ev.info.get('op', '')}"
+                out.append({"cat": "flow", "id": op_id, "name": flow, "ph": "s", "pid": PID, "tid": tid,
+                            "ts": ev.t})
+                if len(self._flows) > MAX_OPEN_FLOWS:  # begins whose callback never ran: forget the oldest
+                    del self._flows[next(iter(self._flows))]
+        return out
 
 
 def to_chrome(events: list[Event], meta: Mapping) -> dict:
-    """The Chrome trace of ``events`` (in seq order), with ``meta`` in ``otherData``."""
-    tids = {name: i + 1 for i, name in enumerate(lane_order(e.thread for e in events))}
-    out = _thread_metadata(tids)
-    ends = {run.start.seq: run.end for run in pair_callbacks(events)}
-    paired = {end.seq for end in ends.values() if end is not None}
-    # s and f must share id, cat and name for the viewer to join them.
-    flows = {e.info["id"]: f"begin_{e.info.get('op', '')}" for e in events
-             if e.kind == kinds.BEGIN and e.info.get("id") is not None}
+    """The Chrome trace of ``events`` (in seq order), with ``meta`` beside them."""
+    entries = Entries(meta)
+    out = entries.head()
     for ev in events:
-        if ev.seq in paired:
-            continue  # inside its start's X slice
-        base = {"pid": PID, "tid": tids[ev.thread], "ts": ev.t}
-        if ev.kind == kinds.CALLBACK_START:
-            slice_ = {**base, "args": _args(ev), "cat": "callback",
-                      "name": str(ev.info.get("name", "callback"))}
-            end = ends[ev.seq]
-            if end is None:  # still running where the trace stops: open to the end
-                out.append({**slice_, "ph": "B"})
-            else:
-                slice_["args"]["end"] = _args(end)
-                out.append({**slice_, "dur": end.t - ev.t, "ph": "X"})
-            if ev.info.get("id") in flows:
-                out.append({**base, "bp": "e", "cat": "flow", "id": ev.info["id"],
-                            "name": flows[ev.info["id"]], "ph": "f"})
-            continue
-        out.append({**base, "args": _args(ev), "cat": "sockdemo", "name": ev.kind,
-                    "ph": "i", "s": "t"})
-        if ev.kind == kinds.BEGIN and ev.info.get("id") is not None:
-            out.append({**base, "cat": "flow", "id": ev.info["id"],
-                        "name": flows[ev.info["id"]], "ph": "s"})
+        out += entries.of(ev)
     return {"displayTimeUnit": "ms",
-            "otherData": {"format": FORMAT, "version": VERSION, "events": len(events),
-                          "clock": "us", "meta": plain(dict(meta))},
+            "otherData": {"format": FORMAT, "version": VERSION, "events": len(events), "clock": "us"},
             "traceEvents": out}
 
 
@@ -125,10 +157,11 @@ def from_chrome(data: Any) -> tuple[list[Event], dict]:
         data = {"traceEvents": data}
     if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
         raise ValueError("not a Chrome trace: expected an object with a traceEvents list")
-    meta = (data.get("otherData") or {}).get("meta", {})
-    if not isinstance(meta, dict):
-        raise ValueError(f"otherData.meta is not an object: {meta!r:.60}")
     raw = data["traceEvents"]
+    heads = [e for e in raw if isinstance(e, dict) and e.get("ph") == "M" and e.get("name") == META]
+    meta = ((heads[0].get("args") or {}).get("meta", {})) if heads else {}
+    if not isinstance(meta, dict):
+        raise ValueError(f"the trace's meta is not an object: {meta!r:.60}")
     names = {e.get("tid"): (e.get("args") or {}).get("name") for e in raw
              if isinstance(e, dict) and e.get("ph") == "M" and e.get("name") == "thread_name"}
     events = [ev for e in raw for ev in _events_of(e, names)]
@@ -143,25 +176,19 @@ def _events_of(e: Any, names: dict) -> list[Event]:
     ph = e.get("ph")
     if ph in ("M", "s", "f"):
         return []
-    if ph not in ("X", "B", "i"):
+    if ph not in _KINDS_OF_PHASE:
         raise ValueError(f"not a sockdemo trace: unexpected phase {ph!r}")
     thread = names.get(e.get("tid"))
     if not isinstance(thread, str):
         raise ValueError(f"no thread_name for tid {e.get('tid')!r}")
     ts, args = e.get("ts"), e.get("args")
-    if not isinstance(ts, int) or not isinstance(args, dict):
+    if not isinstance(ts, int) or isinstance(ts, bool) or not isinstance(args, dict):
         raise ValueError(f"not a sockdemo trace: bad ts or args in {e!r:.80}")
-    if ph == "i":
-        return [_from_args(args, str(e.get("name")), ts, thread)]
-    args = dict(args)
-    end = args.pop("end", None)
-    start = _from_args(args, kinds.CALLBACK_START, ts, thread)
-    if ph == "B":
-        return [start]
-    dur = e.get("dur")
-    if not isinstance(dur, int) or not isinstance(end, dict):
-        raise ValueError(f"not a sockdemo trace: bad X slice {e!r:.80}")
-    return [start, _from_args(end, kinds.CALLBACK_END, ts + dur, thread)]
+    return [_from_args(args, _KINDS_OF_PHASE[ph] or str(e.get("name")), ts, thread)]
+
+
+# B and E are a callback's start and end; an instant's name is its kind.
+_KINDS_OF_PHASE = {"B": kinds.CALLBACK_START, "E": kinds.CALLBACK_END, "i": None}
 
 
 def _no_constant(name: str):
@@ -176,16 +203,27 @@ def parse(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError:
-        body = text.rstrip().rstrip(",")
-        if not body.lstrip().startswith("[") or body.endswith("]"):
+        if not text.lstrip().startswith("[") or text.rstrip().endswith("]"):
             raise
-        return json.loads(body + "]", parse_constant=_no_constant)
+    # Cut short: close the array after the last whole entry (one entry a line).
+    lines = text.rstrip().split("\n")
+    for end in (len(lines), len(lines) - 1):
+        body = "\n".join(lines[:end]).rstrip().rstrip(",")
+        try:
+            return json.loads(body + "]", parse_constant=_no_constant)
+        except json.JSONDecodeError:
+            continue
+    raise ValueError("a trace cut short, and not at the end of an entry")
+
+
+def dumps_entry(entry: dict) -> str:
+    """One trace entry as one line of the file: keys sorted, so simulated traces diff well."""
+    return json.dumps(entry, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False)
 
 
 def dumps(data: dict) -> str:
     """The file's text: one trace event a line, keys sorted, so simulated traces diff well."""
     head = {k: v for k, v in data.items() if k != "traceEvents"}
-    lines = [json.dumps(e, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False)
-             for e in data["traceEvents"]]
-    text = json.dumps(head, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False)
+    lines = [dumps_entry(e) for e in data["traceEvents"]]
+    text = dumps_entry(head)
     return text[:-1] + ',"traceEvents":[\n' + ",\n".join(lines) + "\n]}\n"

@@ -12,7 +12,7 @@ from typing import Iterable
 
 __all__ = ["lane_order"]
 
-_NUMBERED = re.compile(r"(pool|client)-(\d+)")
+NUMBERED = re.compile(r"(pool|client)-(\d+)")
 _LANE_RANKS = {"main": 0, "engine": 1, "pool": 2, "client": 4}
 
 
@@ -22,7 +22,7 @@ def lane_order(names: Iterable[str]) -> list[str]:
     thread, then ``client-1`` …; ties keep the order of first appearance."""
     def key(item):
         first, name = item
-        m = _NUMBERED.fullmatch(name)
+        m = NUMBERED.fullmatch(name)
         if m:
             return (_LANE_RANKS[m.group(1)], int(m.group(2)), first)
         return (_LANE_RANKS.get(name, 3), 0, first)

@@ -35,19 +35,28 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 from . import chrome
 from .events import Event
 from .join import join_conns
+from .text import dotted_name
 
-__all__ = ["Trace"]
+__all__ = ["Trace", "to_event"]
 
 _SCALARS = frozenset((str, int, float, bool, type(None), list))
+MAX_EVENTS = 1_000_000   # what an in-memory trace keeps at most, by default
 
 
 class Trace:
     """A recorded run: a tracer's recorder, a list of events, a Chrome trace file."""
 
-    def __init__(self, events: Iterable[Event] = (), meta: Optional[Mapping[str, Any]] = None):
+    def __init__(self, events: Iterable[Event] = (), meta: Optional[Mapping[str, Any]] = None,
+                 max_events: Optional[int] = MAX_EVENTS):
+        """``max_events``: the most a trace recorded by a tracer keeps (None: no
+        cap); past it, it records nothing more and says so (``truncated_at``)."""
         # What a tracer appends, one plain tuple per event (see Tracer.subscribe);
         # turned into Events only when someone reads the trace.
         self._records: list[tuple] = []
+        self.max_events = max_events
+        if max_events is not None:
+            self._room = max_events     # how many more records the tracer may append
+        self.truncated_at: Optional[int] = (meta or {}).get("truncated_at")
         self._events: list[Event] = []
         self._taking = threading.Lock()
         self._joined: tuple[int, list] = (0, [])   # (events it covers, join_conns of them)
@@ -59,7 +68,7 @@ class Trace:
 
     def name_server(self, server_class: type) -> None:
         """Record which server class produced this run (its views find its source by it)."""
-        self.meta["server"] = f"{server_class.__module__}.{server_class.__qualname__}"
+        self.meta["server"] = dotted_name(server_class)
     def __call__(self, ev: Event) -> None:
         """Record one Event (a hand-built one); it must come after every one recorded."""
         with self._taking:
@@ -77,8 +86,23 @@ class Trace:
             if n:
                 batch = records[:n]
                 del records[:n]  # a tracer may append meanwhile: only these n go
-                self._events.extend(map(_event, batch))
+                self._events.extend(map(to_event, batch))
+                if self.max_events is not None:
+                    self._room = self.max_events - len(self._events)
             return self._events
+
+    def _truncated(self, seq: int) -> None:
+        """The tracer's word that the cap was reached: ``seq`` was the first event not kept."""
+        self.truncated_at = seq
+        self.meta["truncated_at"] = seq
+
+    @property
+    def truncation_note(self) -> str:
+        """A sentence for a view of a truncated trace; empty when it is whole."""
+        if self.truncated_at is None:
+            return ""
+        return (f"the trace stopped recording at its cap of {self.max_events or len(self):,} events "
+                f"(event {self.truncated_at:,} and later are missing)")
 
     # -- reading -----------------------------------------------------------
     @property
@@ -177,7 +201,8 @@ class Trace:
             raise ValueError(f"{path}: not a sockdemo trace file: {exc}") from exc
 
 
-def _event(record: tuple) -> Event:
+def to_event(record: tuple) -> Event:
+    """A tracer's record as an Event, its payload plain JSON data (see the module's note)."""
     ev = Event.make(*record)
     for value in ev.info.values():
         if type(value) not in _SCALARS:

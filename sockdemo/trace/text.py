@@ -11,10 +11,15 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["describe_error", "dotnet_name", "dotnet_unhandled", "format_endpoint", "callback_name", "preview",
+__all__ = ["describe_error", "dotted_name", "dotnet_name", "dotnet_unhandled", "format_endpoint", "callback_name", "preview",
            "printable", "PREVIEW_BYTES"]
 
 PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
+
+
+def dotted_name(cls: type) -> str:
+    """``sockdemo.servers.seed.SeedServer``: where a class can be imported from again."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def describe_error(exc: BaseException) -> str:

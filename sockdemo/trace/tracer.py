@@ -92,7 +92,11 @@ class Tracer:
     def subscribe(self, hook: Hook) -> Hook:
         """Add a hook (called with each Event) or a recorder: an object with a
         ``_records`` list, such as a ``Trace``, to which each event is appended
-        as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``."""
+        as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``.
+
+        A recorder with a ``_room`` attribute (a ``Trace`` with a cap) holds at
+        most that many more records in its list: at the cap it is unsubscribed
+        and told with ``_truncated(seq)``, the first event it missed."""
         with self._lock:
             records = getattr(hook, "_records", None)
             if isinstance(records, list):
@@ -109,7 +113,8 @@ class Tracer:
             self._listeners_changed()
 
     def _listeners_changed(self) -> None:  # holds the lock
-        self._records = tuple(records for _, records in self._recorders)
+        self._records = tuple((records, recorder if hasattr(recorder, "_room") else None)
+                              for recorder, records in self._recorders)
         self.hooks = () if self.closed else self._hooks + tuple(r for r, _ in self._recorders)
 
     def close(self) -> None:
@@ -131,11 +136,18 @@ class Tracer:
         its stop cut short, on the thread that was running it)."""
         if not self.hooks:
             return
+        full = None
         with self._numbering:
             record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes,
                       {} if info is None else info)
-            for records in self._records:
+            for records, capped in self._records:
+                if capped is not None and len(records) >= capped._room:
+                    full = capped
+                    continue
                 records.append(record)
+        if full is not None:
+            self.unsubscribe(full)
+            full._truncated(record[0])
         if self._hooks:
             self._deliver(_make_event(*record))
 

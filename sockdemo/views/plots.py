@@ -286,6 +286,11 @@ def _new_axes(ax, size):
     return ax
 
 
+def _truncated(trace) -> str:
+    """A word in the title when the trace hit its cap: the picture is not the whole run."""
+    return " (the trace stopped at its cap: the rest is missing)" if getattr(trace, "truncated_at", None) else ""
+
+
 def _set_title(ax, headline: str, detail: str, title: Optional[str], size: int = FONT + 3) -> None:
     """The picture's own title; a caller's ``title`` (the run's name) goes in front of it."""
     text = f"{headline}: {detail}"
@@ -576,7 +581,7 @@ def plot_lanes(trace, ax=None, *, since: Optional[int] = None, title: Optional[s
     if aggregate:
         conns = {r.conn for r in m.runs if r.conn is not None}
         detail += f" ({_plural(len(conns), 'connection')}: how busy each thread was)"
-    _set_title(ax, "Who ran each callback", detail, title)
+    _set_title(ax, "Who ran each callback", detail + _truncated(trace), title)
     _legend(ax, handles)
     if not m.lanes:
         _say_empty(ax, "no events yet")
@@ -768,7 +773,7 @@ def plot_chunks(trace, ax=None, *, since: Optional[int] = None, title: Optional[
     note = (f" (showing {len(m.conns)} of {m.total:,} connections)"
             if len(m.conns) < m.total else "")
     _set_title(ax, "How the bytes arrived", f"{_plural(len(m.sends), 'client piece')}, "
-               f"{_plural(len(m.receives), 'server receive')}{note}", title)
+               f"{_plural(len(m.receives), 'server receive')}{note}{_truncated(trace)}", title)
     _legend(ax, handles)
     if not m.conns:
         _say_empty(ax, "no connections yet")

@@ -446,6 +446,9 @@ class Stepper(widgets.VBox):
     def _note(self, k: int, total: int) -> str:
         if k < total:
             return ""
+        truncated = getattr(self.trace, "truncation_note", "")
+        if truncated:
+            return f"end of the recorded run: {truncated}"
         if self.ended:
             return f"end of the recorded run: {self.ended}"
         if self._sim is not None:
