@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["describe_error", "dotted_name", "dotnet_name", "dotnet_unhandled", "format_endpoint", "callback_name", "preview",
-           "printable", "PREVIEW_BYTES"]
+__all__ = ["describe_error", "dotted_name", "dotnet_name", "dotnet_unhandled", "format_endpoint",
+           "callback_name", "preview", "printable", "PREVIEW_BYTES"]
 
 PREVIEW_BYTES = 64  # how much of each chunk a trace keeps, for the stepper
 
