@@ -195,3 +195,34 @@ def send_message(address, data: bytes, timeout: float = WAIT) -> bytes:
 
 def open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+# -- an installed copy of the package ------------------------------------------
+
+@pytest.fixture(scope="session")
+def installed_copy(tmp_path_factory):
+    """The package installed by pip into a folder of its own (no -e, no repository
+    beside it), the way a student's ``pip install sockdemo`` lays it out; skips
+    when pip cannot build it here."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    base = tmp_path_factory.mktemp("installed")
+    source = base / "src"
+    source.mkdir()
+    for name in ("sockdemo", "pyproject.toml", "README.md", "LICENSE", "LICENSE-LESSONS.md"):
+        copy = shutil.copytree if (root / name).is_dir() else shutil.copy
+        copy(root / name, source / name)
+    target = base / "site"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+               str(source)]
+    try:
+        done = subprocess.run(command, cwd=source, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.skip("pip did not install the package within 300 s")
+    if done.returncode != 0:
+        pytest.skip(f"pip could not install the package here: {(done.stderr or done.stdout).strip()[-400:]}")
+    return target

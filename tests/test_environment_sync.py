@@ -174,10 +174,17 @@ def drift(pip, conda):
 
 
 def python_drift(pyproject, environment):
+    """environment.yml pins one minor version (``python=3.12``: the form repo2docker,
+    and so Binder, reads), and it must be one that pyproject.toml's range admits."""
     conda_python = [r for r in environment["conda"] if parse_spec(r)[0] == "python"]
-    want = parse_spec("python" + (pyproject["requires-python"] or ""))[1]
+    want = pyproject["requires-python"] or ""
+    floor = re.fullmatch(r">=\s*3\.(\d+)", want)
     got = [parse_spec(r)[1] for r in conda_python]
-    return [] if got == [want] else [f"python: pyproject.toml requires {want!r}, environment.yml has {got!r}"]
+    pinned = [re.fullmatch(r"=3\.(\d+)", spec) for spec in got]
+    if not floor or len(pinned) != 1 or not pinned[0] or int(pinned[0].group(1)) < int(floor.group(1)):
+        return [f"python: pyproject.toml requires {want!r}; environment.yml should pin one minor "
+                f"version it admits (python=3.x), and has {got!r}"]
+    return []
 
 
 # -- the real files ----------------------------------------------------------
@@ -261,8 +268,9 @@ def test_drifted_pyproject_is_caught():
 def test_drifted_python_is_caught():
     pyproject, environment = _real()
     assert python_drift(pyproject, environment) == []
-    drifted = _drifted_environment(r"^(\s*- python)\b[^:\n]*$", r"\1>=2.7")
-    assert python_drift(pyproject, drifted)
+    for pin in (">=2.7", "=3.8", ">=3.10"):
+        drifted = _drifted_environment(r"^(\s*- python)\b[^:\n]*$", r"\1" + pin)
+        assert python_drift(pyproject, drifted), pin
 
 
 def test_spec_normalization():

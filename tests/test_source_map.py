@@ -2,7 +2,6 @@
 the page's C#, for the server the trace names, and never at a line it made up."""
 import linecache
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -257,36 +256,9 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def test_the_csharp_is_found_in_an_installed_copy(tmp_path):
-    """Installed without the repository beside it, the C# comes from the package's data.
-
-    pip installs a copy (offline, without build isolation); where pip cannot build
-    here (setuptools without ``wheel``), setuptools' ``build_py`` makes the tree
-    a wheel is made of, package data included."""
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in ("sockdemo", "pyproject.toml", "README.md"):
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-        copy(ROOT / name, source / name)
-    target = tmp_path / "site"
-    attempts = (
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(source)],
-        [sys.executable, "-c", "from setuptools import setup; setup()", "--quiet",
-         "build_py", "--build-lib", str(target)],
-    )
-    failures = []
-    for command in attempts:
-        try:
-            done = subprocess.run(command, cwd=source, capture_output=True, text=True, timeout=120)
-        except subprocess.TimeoutExpired:
-            failures.append(f"{command[2]}: no answer within 120 s")
-            continue
-        if done.returncode == 0 and (target / "sockdemo" / "page" / "SeedServer.cs").is_file():
-            break
-        failures.append(f"{command[2]}: {(done.stderr or done.stdout).strip()[-300:]}")
-    else:
-        pytest.skip("could not install the package offline: " + " | ".join(failures))
+def test_the_csharp_is_found_in_an_installed_copy(installed_copy, tmp_path):
+    """Installed without the repository beside it, the C# comes from the package's data."""
+    target = installed_copy
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probe = subprocess.run([sys.executable, "-I", "-c", PROBE, str(target)], cwd=tmp_path,
                            env=env, capture_output=True, text=True, timeout=60)
