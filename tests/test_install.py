@@ -47,7 +47,8 @@ def test_sockdemo_lab_from_an_installed_copy_serves_the_learners_edition(install
                 break
             except OSError:
                 time.sleep(0.2)   # the server is starting: ask again, for at most a minute
-        assert body is not None, f"JupyterLab never served the lesson: {proc.stdout.read() if proc.poll() is not None else ''}"
+        said = proc.stdout.read() if proc.poll() is not None else ""
+        assert body is not None, f"JupyterLab never served the lesson: {said}"
         cells = ["".join(c["source"]) for c in body["content"]["cells"]]
         text = "\n".join(cells)
         assert "# SOLUTION" not in text and "# MISTAKE" not in text, "the learner's edition, answers blank"
