@@ -385,3 +385,15 @@ def test_two_callbacks_stopping_at_once_both_return(lab):
     rt.start_timer(0, stopper)
     assert [outcomes.get(timeout=WAIT * 2) for _ in range(2)] == ["returned", "returned"]
     assert_all_end(rt, "after two stops at once")
+
+
+def test_disposed_timers_leave_the_heap_long_before_they_are_due(lab):
+    lb = lab(pool=1)
+    rt = lb.runtime
+    keep = rt.start_timer(3600, lambda state: None)
+    for _ in range(1000):
+        rt.start_timer(3600, lambda state: None).dispose()   # a connection's idle timer, closed early
+    with rt._timer_lock:
+        left = len(rt._timers)
+    assert left < 200, f"{left} timers in the heap for 1 live one"
+    assert any(entry[2] is keep for entry in rt._timers)
