@@ -49,8 +49,10 @@ draws in about a second.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, NamedTuple, Optional
 
 from ..trace import kinds
@@ -889,11 +891,20 @@ def demo_figure(trace, summary: Optional[bool] = None, *, since: Optional[int] =
 
 def save_demo_figure(trace, path, *, dpi: int = 100, summary: Optional[bool] = None,
                      since: Optional[int] = None, title: Optional[str] = None) -> None:
-    """Write the lanes and chunks pictures (and the summary for big runs) to a PNG."""
+    """Write the lanes and chunks pictures (and the summary for big runs) to a PNG,
+    through a temporary file renamed into place: a failure never leaves an
+    existing picture half written."""
     fig = demo_figure(trace, summary, since=since, title=title)
     # savefig would run the constrained layout on a dry draw and again on the
     # real one; lay out once, freeze, and draw once (a third off a big trace).
     fig.set_dpi(dpi)
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
-    fig.savefig(path, dpi=dpi, format="png")
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
