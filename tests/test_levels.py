@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from sockdemo.sim.levels import LEVELS, play  # noqa: E402
+from sockdemo.sim.levels import LEVELS, UNPLAYABLE, judge, play  # noqa: E402
 from sockdemo.sim.simulation import Simulation  # noqa: E402
 from sockdemo.views.stepper import Stepper  # noqa: E402
 
@@ -125,3 +125,12 @@ def test_step_at_the_live_end_of_a_level_plays_the_top_choice_and_records_it():
         sim.close()
     _, verdict = play(level, made)
     assert verdict is not None and verdict.text in html.unescape(s.verdict.value)
+
+
+def test_judge_answers_an_unplayable_list_with_a_lost_verdict_naming_the_choice():
+    level = LEVELS["callbacks_race_main"]
+    assert judge(level, WINS["callbacks_race_main"]).won
+    assert not judge(level, []).won
+    bad = judge(level, ["client-1", "pool-7"])
+    assert not bad.won and bad.text.startswith(UNPLAYABLE) and "'pool-7'" in bad.text
+    assert judge(level, [1, 2]).text.startswith(UNPLAYABLE)

@@ -19,9 +19,10 @@ from ..trace import kinds
 from .scenarios import Client, Scenario
 from .simulation import Simulation
 
-__all__ = ["Level", "Verdict", "LEVELS", "play"]
+__all__ = ["Level", "Verdict", "LEVELS", "play", "judge", "UNPLAYABLE"]
 
 WAITING = "Waiting for a connection..."
+UNPLAYABLE = "a choice cannot be played"
 
 
 class Verdict(NamedTuple):
@@ -64,6 +65,18 @@ def play(level: Level, choices: Iterable[str]) -> tuple[Simulation, Optional[Ver
         return sim, level.verdict(sim)
     finally:
         sim.close()
+
+
+def judge(level: Level, choices: Iterable[str]) -> Verdict:
+    """The verdict of ``choices`` played on ``level`` (as ``play`` gives it), never
+    an exception: a choice that cannot run at its turn loses, and the verdict's
+    text (starting with ``UNPLAYABLE``) names it and what could run instead.
+    For self-checks, which must answer a learner's list with a sentence."""
+    try:
+        _, verdict = play(level, choices)
+    except ValueError as exc:
+        return Verdict(False, f"{UNPLAYABLE}: {exc}")
+    return verdict if verdict is not None else Verdict(False, "the run stopped before the level was decided")
 
 
 # -- the judges ---------------------------------------------------------------------
