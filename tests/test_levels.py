@@ -132,5 +132,5 @@ def test_judge_answers_an_unplayable_list_with_a_lost_verdict_naming_the_choice(
     assert judge(level, WINS["callbacks_race_main"]).won
     assert not judge(level, []).won
     bad = judge(level, ["client-1", "pool-7"])
-    assert not bad.won and bad.text.startswith(UNPLAYABLE) and "'pool-7'" in bad.text
+    assert not bad.won and bad.text.startswith(UNPLAYABLE) and "choice 1 ('pool-7')" in bad.text
     assert judge(level, [1, 2]).text.startswith(UNPLAYABLE)

@@ -56,9 +56,13 @@ def play(level: Level, choices: Iterable[str]) -> tuple[Simulation, Optional[Ver
     Returns the (closed) simulation and its verdict."""
     sim = level.start()
     try:
-        for choice in choices:
+        for i, choice in enumerate(choices):
             if level.verdict(sim) is not None:
                 break
+            runnable = sim.runnable()
+            if choice not in runnable:   # named by its place in the whole list, not in one replay
+                raise ValueError(f"choice {i} ({choice!r}) cannot run at its turn; runnable: "
+                                 f"{', '.join(runnable) or 'nothing (the run is over)'}")
             sim.replay([choice])
         while level.verdict(sim) is None and sim.step() is not None:
             pass
