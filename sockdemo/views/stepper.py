@@ -460,6 +460,8 @@ class Stepper(widgets.VBox):
             return f"end of the level: {'won' if decided.won else 'lost'} (see the verdict below)"
         if self.ended:
             return f"end of the recorded run: {self.ended}"
+        if self.scheduler is not None:
+            return "the live end of the run: choose who runs next below (Step takes the top choice)"
         if self._sim is not None:
             return "the last step recorded so far: Step asks the simulation for the next"
         return ""
