@@ -1,10 +1,12 @@
 """The scheduler levels: the default order loses each, a learner's order wins it,
 and the Stepper offers the choices and the verdict as buttons."""
+import html
+
 import pytest
 
 pytest.importorskip("ipywidgets")
 
-from sockdemo.sim.levels import LEVELS, play  # noqa: E402
+from sockdemo.sim.levels import LEVELS, UNPLAYABLE, judge, play  # noqa: E402
 from sockdemo.sim.simulation import Simulation  # noqa: E402
 from sockdemo.views.stepper import Stepper  # noqa: E402
 
@@ -91,3 +93,44 @@ def test_a_choice_shows_the_server_line_behind_it():
         assert "end_accept(ar)" in lines["pool-1: calls end_accept on conn 1"]
     finally:
         sim.close()
+
+
+def test_step_at_the_live_end_of_a_level_plays_the_top_choice_and_records_it():
+    # A learner may click Step instead of a choice button: it must be a choice
+    # like any other (in choices_made, the buttons updated), never a move of the
+    # seeded scheduler that choices_made would not replay.
+    level = LEVELS["late_reset"]
+    sim = level.start()
+    try:
+        s = Stepper(sim, level=level)
+        s.choose("client-1")
+        tops = []
+        for _ in range(5):
+            tops.append(s.choice_box.children[0].children[0].description.split(":")[0])
+            s.step()
+        assert s.value == s.slider.max == len(sim.trace)
+        assert s.choices_made == ["client-1"] + tops
+        offered = [row.children[0].description.split(":")[0] for row in s.choice_box.children]
+        assert offered == [c.thread for c in sim.choices()]
+        s.back()
+        s.step()   # inside the recorded run: a plain step forward, no choice
+        assert s.choices_made == ["client-1"] + tops
+        while "Lost" not in s.verdict.value and "Won" not in s.verdict.value:
+            s.step()
+        assert "end of the level" in s.header.value
+        made = list(s.choices_made)
+        s.step()   # decided: nothing more is played
+        assert s.choices_made == made
+    finally:
+        sim.close()
+    _, verdict = play(level, made)
+    assert verdict is not None and verdict.text in html.unescape(s.verdict.value)
+
+
+def test_judge_answers_an_unplayable_list_with_a_lost_verdict_naming_the_choice():
+    level = LEVELS["callbacks_race_main"]
+    assert judge(level, WINS["callbacks_race_main"]).won
+    assert not judge(level, []).won
+    bad = judge(level, ["client-1", "pool-7"])
+    assert not bad.won and bad.text.startswith(UNPLAYABLE) and "choice 1 ('pool-7')" in bad.text
+    assert judge(level, [1, 2]).text.startswith(UNPLAYABLE)

@@ -17,6 +17,10 @@ below it calls ``check``, which tells three cases apart:
 
 The right value is always worked out from the run beside the exercise, never
 written into the check, so an answer is judged against what the learner saw.
+An exercise with many right answers (an order of choices that wins a
+scheduler level) gives a test instead of a value: ``right`` is then a
+callable that takes the answer and says whether it is right (by running it),
+and ``kind`` names the type wanted.
 """
 from __future__ import annotations
 
@@ -35,13 +39,18 @@ class WrongAnswer(AssertionError):
 
 def check(name: str, answer: Any, right: Any, *, why: str, hint: str,
           mistakes: Iterable[Mistake] = (), kind: Optional[type] = None) -> None:
-    """Judge ``answer`` (the learner's value of ``name``) against ``right``.
+    """Judge ``answer`` (the learner's value of ``name``) against ``right``: the
+    right value, or a test of the answer (a callable returning True when it is
+    right; ``kind`` is then required).
 
     ``why`` explains a right answer; ``hint`` helps with any wrong one that is
     not in ``mistakes``: pairs of a wrong value (or a predicate on the answer)
     and the hint for that mistake. ``kind`` is the type wanted (by default the
     right value's). Prints a line when right or not answered yet; raises
     ``WrongAnswer`` when wrong."""
+    is_test = callable(right) and not isinstance(right, type)
+    if is_test and kind is None:
+        raise TypeError("check: a test of the answer (a callable right) needs kind=, the type wanted")
     if answer is Ellipsis:
         print(f"{name}: {NOT_ANSWERED} (replace the ... with your answer and run the cell again)")
         return
@@ -49,7 +58,7 @@ def check(name: str, answer: Any, right: Any, *, why: str, hint: str,
     if not _is_a(answer, wanted):
         raise WrongAnswer(f"{name} should be {_kind_name(wanted)}, but it is "
                           f"{_kind_name(type(answer))} ({answer!r}). {_example(wanted)}")
-    if _same(answer, right):
+    if (right(answer) is True) if is_test else _same(answer, right):
         print(f"Right: {why}")
         return
     for mistake, mistake_hint in mistakes:

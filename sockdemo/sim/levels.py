@@ -19,9 +19,10 @@ from ..trace import kinds
 from .scenarios import Client, Scenario
 from .simulation import Simulation
 
-__all__ = ["Level", "Verdict", "LEVELS", "play"]
+__all__ = ["Level", "Verdict", "LEVELS", "play", "judge", "UNPLAYABLE"]
 
 WAITING = "Waiting for a connection..."
+UNPLAYABLE = "a choice cannot be played"
 
 
 class Verdict(NamedTuple):
@@ -55,15 +56,31 @@ def play(level: Level, choices: Iterable[str]) -> tuple[Simulation, Optional[Ver
     Returns the (closed) simulation and its verdict."""
     sim = level.start()
     try:
-        for choice in choices:
+        for i, choice in enumerate(choices):
             if level.verdict(sim) is not None:
                 break
+            runnable = sim.runnable()
+            if choice not in runnable:   # named by its place in the whole list, not in one replay
+                raise ValueError(f"choice {i} ({choice!r}) cannot run at its turn; runnable: "
+                                 f"{', '.join(runnable) or 'nothing (the run is over)'}")
             sim.replay([choice])
         while level.verdict(sim) is None and sim.step() is not None:
             pass
         return sim, level.verdict(sim)
     finally:
         sim.close()
+
+
+def judge(level: Level, choices: Iterable[str]) -> Verdict:
+    """The verdict of ``choices`` played on ``level`` (as ``play`` gives it), never
+    an exception: a choice that cannot run at its turn loses, and the verdict's
+    text (starting with ``UNPLAYABLE``) names it and what could run instead.
+    For self-checks, which must answer a learner's list with a sentence."""
+    try:
+        _, verdict = play(level, choices)
+    except ValueError as exc:
+        return Verdict(False, f"{UNPLAYABLE}: {exc}")
+    return verdict if verdict is not None else Verdict(False, "the run stopped before the level was decided")
 
 
 # -- the judges ---------------------------------------------------------------------

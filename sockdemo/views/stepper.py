@@ -43,6 +43,9 @@ buttons); a click runs that one step. With a ``level`` (anything with a
 a record with ``won`` and ``text``) it shows the goal, and the verdict
 (``sd-verdict``) once the goal is reached or can no longer be; the buttons
 then stop. ``choices_made`` lists the clicks, a solution to write down.
+Step (and Play) at the live end of such a run takes the first choice offered
+(the top button) as a click would: it is recorded in ``choices_made`` and the
+buttons follow, so the list always replays the run shown.
 """
 from __future__ import annotations
 
@@ -351,11 +354,15 @@ class Stepper(widgets.VBox):
         """Run one step of ``thread`` (a scheduler button's click), then show the end."""
         if self.scheduler is None or self._decided() is not None:
             return
+        self._play_choice(thread)
+        self.goto(self.slider.max)
+        self._offer_choices()
+
+    def _play_choice(self, thread: str) -> None:
+        """One step of ``thread``, recorded as the learner's choice."""
         self._sim.replay([thread])
         self.choices_made.append(thread)
         self._take_in()
-        self.goto(self.slider.max)
-        self._offer_choices()
 
     def _decided(self):
         return None if self.level is None else self.level.verdict(self._sim)
@@ -388,7 +395,9 @@ class Stepper(widgets.VBox):
     def _line_of(self, choice) -> str:
         """The server's line behind what a choice would do (nothing for the network's actions)."""
         from ..trace.events import Event
-        thread = self.state.thread(choice.thread) if self.state is not None else None
+        # The choice is made at the live end of the run, whatever step is shown.
+        end = state_at(self.trace, self.slider.max, self.server)
+        thread = end.thread(choice.thread)
         if thread is None and not choice.thread.startswith(("main", "pool-")):
             return ""
         scope = thread.callback if thread is not None and thread.callback else (
@@ -449,8 +458,13 @@ class Stepper(widgets.VBox):
         truncated = getattr(self.trace, "truncation_note", "")
         if truncated:
             return f"end of the recorded run: {truncated}"
+        decided = self._decided() if self.scheduler is not None else None
+        if decided is not None:
+            return f"end of the level: {'won' if decided.won else 'lost'} (see the verdict below)"
         if self.ended:
             return f"end of the recorded run: {self.ended}"
+        if self.scheduler is not None:
+            return "the live end of the run: choose who runs next below (Step takes the top choice)"
         if self._sim is not None:
             return "the last step recorded so far: Step asks the simulation for the next"
         return ""
@@ -458,6 +472,9 @@ class Stepper(widgets.VBox):
     def _extend(self) -> None:
         """Run the simulation until its trace has one more event, or it is over."""
         sim, before = self._sim, len(self.trace)
+        if self.scheduler is not None:
+            self._extend_by_choice(before)
+            return
         for _ in range(_SIM_STEPS):
             try:
                 event = sim.step()
@@ -471,6 +488,24 @@ class Stepper(widgets.VBox):
                 self.ended = "the simulation's step() gave no event"
             if self.ended is not None:
                 return
+
+    def _extend_by_choice(self, before: int) -> None:
+        """The scheduler's Step at the live end: the first choice offered, as if
+        clicked, until the trace has one more event or the level is decided."""
+        try:
+            for _ in range(_SIM_STEPS):
+                if self._decided() is not None:
+                    break
+                choices = self._sim.choices()
+                if not choices:
+                    self.ended = _why_over(self._sim) or "nothing can run any more"
+                    break
+                self._play_choice(choices[0].thread)
+                if len(self.trace) > before:
+                    break
+        except Exception as exc:  # noqa: BLE001 - shown in the header, not lost in a log
+            self.ended = f"the simulation stopped: {type(exc).__name__}: {exc}"
+        self._offer_choices()
 
     def _on_value(self, change) -> None:
         k = change["new"]
