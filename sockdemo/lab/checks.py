@@ -53,9 +53,15 @@ def check(name: str, answer: Any, right: Any, *, why: str, hint: str,
         print(f"Right: {why}")
         return
     for mistake, mistake_hint in mistakes:
-        if (mistake(answer) if callable(mistake) else _same(answer, mistake)):
+        if (mistake(answer) if _is_test(mistake) else _same(answer, mistake)):
             raise WrongAnswer(f"{name} = {answer!r} is not right. {mistake_hint}")
     raise WrongAnswer(f"{name} = {answer!r} is not right. {hint}")
+
+
+def _is_test(mistake: Any) -> bool:
+    """A predicate on the answer, not a wrong value: a class (an exception a
+    learner might name) is callable too, but it is a value."""
+    return callable(mistake) and not isinstance(mistake, type)
 
 
 def _is_a(value: Any, wanted: type) -> bool:
