@@ -72,6 +72,21 @@ def test_real_a_queued_connection_runs_the_callback_where_the_profile_says(lab, 
         assert thread.startswith("pool-") and not sync, "queued to the pool, as IOCP would"
 
 
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_real_completed_synchronously_without_a_callback(lab, dotnet):
+    # TaskToApm sets CompletedSynchronously from the task, whether or not a
+    # callback was given; the Framework's completion still comes through the port.
+    lb = lab(pool=2, dotnet=dotnet)
+    listener = lb.listener()
+    lb.clients.append(Client(listener.local_endpoint))
+    readable, _, _ = select.select([listener._sock], [], [], WAIT)
+    assert readable, "the client's connection never reached the listener"
+    ar = listener.begin_accept(None, listener)
+    assert ar.async_wait_handle.wait_one(WAIT)
+    assert ar.completed_synchronously is (dotnet == "modern")
+    assert listener.end_accept(ar) is not None
+
+
 # -- an operation that completes later: who performs it ----------------------------
 
 @pytest.mark.parametrize("dotnet", PROFILE_NAMES)

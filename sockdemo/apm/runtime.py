@@ -140,11 +140,15 @@ class Runtime:
         and runs the callback itself."""
         if self.tracer.hooks:
             self._trace_completion(ar, result, error)
+        inline = synchronous and self.dotnet.inline_when_done_at_once
+        if inline:
+            # TaskToApm: CompletedSynchronously says whether the task was done
+            # when Begin* wrapped it, callback or not.
+            ar.completed_synchronously = True
         ar._mark_completed(result, error)
         if ar.callback is None:
             return
-        if synchronous and self.dotnet.inline_when_done_at_once:
-            ar.completed_synchronously = True
+        if inline:
             self._run_callback(ar)
         elif on_worker:
             self._run_callback(ar)

@@ -48,7 +48,7 @@ def check(name: str, answer: Any, right: Any, *, why: str, hint: str,
     and the hint for that mistake. ``kind`` is the type wanted (by default the
     right value's). Prints a line when right or not answered yet; raises
     ``WrongAnswer`` when wrong."""
-    is_test = callable(right) and not isinstance(right, type)
+    is_test = _is_test(right)
     if is_test and kind is None:
         raise TypeError("check: a test of the answer (a callable right) needs kind=, the type wanted")
     if answer is Ellipsis:
@@ -62,9 +62,15 @@ def check(name: str, answer: Any, right: Any, *, why: str, hint: str,
         print(f"Right: {why}")
         return
     for mistake, mistake_hint in mistakes:
-        if (mistake(answer) if callable(mistake) else _same(answer, mistake)):
+        if (mistake(answer) if _is_test(mistake) else _same(answer, mistake)):
             raise WrongAnswer(f"{name} = {answer!r} is not right. {mistake_hint}")
     raise WrongAnswer(f"{name} = {answer!r} is not right. {hint}")
+
+
+def _is_test(value: Any) -> bool:
+    """A predicate on the answer, not a value: a class (an exception a learner
+    might name) is callable too, but it is a value."""
+    return callable(value) and not isinstance(value, type)
 
 
 def _is_a(value: Any, wanted: type) -> bool:
