@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import WAIT, Client
+from conftest import WAIT, Client, wait_for
 from sockdemo.apm.dotnet import PROFILES, dotnet_profile
 from sockdemo.apm.errors import InvalidOperationError, ObjectDisposedError, OperationAbortedError
 from sockdemo.sim.scenarios import Client as Script
@@ -187,3 +187,35 @@ def test_real_a_long_message_already_there_through_a_tiny_buffer(server, mode, d
     if mode == "fixed":  # the CompletedSynchronously loop: whole, with a flat stack, either way
         [message] = handle.wait_for("message")
         assert message.nbytes == len(text)
+
+
+# -- an exception of a callback run inline ----------------------------------------
+
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_real_an_exception_of_an_inline_callback_comes_out_of_begin(lab, dotnet):
+    """.NET 6+: TaskToApm.Begin calls a done task's callback with no try around it,
+    so what it throws comes out of Begin* into the caller; on the Framework the
+    callback runs on the pool, and the exception is unhandled there."""
+    lb = lab(pool=2, dotnet=dotnet)
+    _, handler, client = lb.accept_pair()
+    client.send(b"there already")
+    readable, _, _ = select.select([handler._sock], [], [], WAIT)
+    assert readable, "the bytes never arrived"
+
+    def read_callback(ar):
+        handler.end_receive(ar)
+        raise KeyError("thrown in ReadCallback")
+
+    if dotnet == "modern":
+        with pytest.raises(KeyError, match="thrown in ReadCallback"):
+            handler.begin_receive(bytearray(64), 0, 64, 0, read_callback)
+        assert lb.runtime.unhandled_errors == []
+    else:
+        handler.begin_receive(bytearray(64), 0, 64, 0, read_callback)
+        [error] = wait_for(lb, lambda e: e.kind == "error" and e.get("where"), "the unhandled error")
+        assert error.thread.startswith("pool-") and "KeyError" in error["error"]
+
+
+def test_a_stack_overflow_passes_every_except_exception():
+    from sockdemo.apm.errors import StackOverflow
+    assert not issubclass(StackOverflow, Exception)

@@ -13,13 +13,16 @@ SocketException, OperationAborted      OperationAbortedError (an OSError:
 SocketException (a reset, any errno)   Python's own OSError subclasses
                                        (ConnectionResetError ...)
 StackOverflowException                 Python's RecursionError, which the runtime
-                                       reports as one (see ``runtime``)
+                                       reports as one, and StackOverflow (a
+                                       BaseException, so no ``except Exception``
+                                       catches it) where it passes on up
 =====================================  ==========================================
 """
 import errno
 import os
 
-__all__ = ["ObjectDisposedError", "InvalidOperationError", "OperationAbortedError", "ThreadInterrupted"]
+__all__ = ["ObjectDisposedError", "InvalidOperationError", "OperationAbortedError", "StackOverflow",
+           "ThreadInterrupted"]
 
 
 class ObjectDisposedError(OSError):
@@ -38,6 +41,12 @@ class OperationAbortedError(OSError):
 
     def __init__(self):
         super().__init__(errno.ECANCELED, os.strerror(errno.ECANCELED))
+
+
+class StackOverflow(BaseException):
+    """.NET's ``StackOverflowException``: callbacks nested until the stack ran out.
+    Nothing can catch it in .NET, so nothing in a server's ``except Exception``
+    catches it here; the runtime stops once the stack has unwound."""
 
 
 class ThreadInterrupted(BaseException):

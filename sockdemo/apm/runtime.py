@@ -33,6 +33,7 @@ from ..trace.text import callback_name, describe_error, dotnet_unhandled, previe
 from ..trace.tracer import Tracer
 from .console import HISTORY, Console
 from .dotnet import dotnet_profile
+from .errors import StackOverflow
 from .reset_event import ManualResetEvent
 
 __all__ = ["Runtime", "Timer"]
@@ -148,10 +149,8 @@ class Runtime:
         ar._mark_completed(result, error)
         if ar.callback is None:
             return
-        if inline:
-            self._run_callback(ar)
-        elif on_worker:
-            self._run_callback(ar)
+        if inline or on_worker:
+            self._run_callback(ar, inline)
         else:
             self._queue(ar)
 
@@ -208,8 +207,15 @@ class Runtime:
         else:
             emit(kinds.CONNECTED, conn, id=ar.id)
 
-    def _run_callback(self, item) -> None:
-        """Run one callback (an ``AsyncResult``'s or a ``Timer``'s) on this thread."""
+    def _run_callback(self, item, inline: bool = False) -> None:
+        """Run one callback (an ``AsyncResult``'s or a ``Timer``'s) on this thread.
+
+        ``inline``: run inside the ``begin_*`` that completed at once (.NET 6+).
+        ``TaskToApm.Begin`` calls such a callback with no ``try`` around it, so
+        an exception comes out of ``begin_*`` into its caller (main's loop, or
+        the callback that began it) instead of being unhandled here; a stack
+        overflow comes out as ``StackOverflow``, which no ``except Exception``
+        catches, as none catches .NET's."""
         emit, checkpoint = self.tracer.emit, self.checkpoint
         name = callback_name(item.callback)
         conn = item.conn
@@ -221,9 +227,13 @@ class Runtime:
         nesting.depth += 1
         try:
             item._invoke()
-        except RecursionError as exc:
+        except (RecursionError, StackOverflow) as exc:
             self._overflow(exc, name, conn)
+            if inline:
+                raise StackOverflow(str(exc)) from None
         except Exception as exc:
+            if inline:
+                raise
             self._unhandled(exc, name, conn)
         finally:
             nesting.depth -= 1
