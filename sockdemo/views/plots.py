@@ -241,6 +241,9 @@ def lane_model(trace, *, since: Optional[int] = None) -> LaneModel:
     span = _span(events)
     completed = {ev.info["id"]: ev for ev in events
                  if ev.kind in kinds.COMPLETIONS and ev.info.get("id") is not None}
+    # .NET 6+: what waits in the pool's queue is the readiness the engine found,
+    # not a finished operation (the worker performs it right before the callback).
+    ready = {ev.info["id"]: ev for ev in events if ev.kind == kinds.READY and ev.info.get("id") is not None}
     runs, cut, queued = [], [], []
     for cb in pair_callbacks(events):
         if cb.thread not in shown:
@@ -252,13 +255,15 @@ def lane_model(trace, *, since: Optional[int] = None) -> LaneModel:
         runs.append(run)
         if cb.end is None or cb.cut:
             cut.append(run)
-        if done is not None and done.t <= run.t0:
-            queued.append(Queued(run.thread, done.t, run.t0, conn))
+        waited_from = ready.get(cb.id, done)
+        if waited_from is not None and waited_from.t <= run.t0:
+            queued.append(Queued(run.thread, waited_from.t, run.t0, conn))
     m = LaneModel(
         lanes=tuple(lanes), runs=tuple(runs), cut=tuple(cut),
         waits=tuple(_waits(events, shown, span[1])), queued=tuple(queued),
         completions=tuple(Completion(ev.thread, ev.t, ev.kind, ev.conn) for ev in events
-                          if ev.kind in kinds.COMPLETIONS and ev.thread in shown),
+                          if (ev.kind in kinds.COMPLETIONS or ev.kind == kinds.READY)
+                          and ev.thread in shown),
         errors=tuple(Problem(ev.thread, ev.t, str(ev.info.get("error", ev.kind))) for ev in events
                      if ev.kind in ERROR_KINDS and ev.thread in shown),
         span=span)
@@ -464,7 +469,7 @@ def _draw_completions(ax, m: LaneModel, g: _LaneGeometry) -> list:
     ax.scatter([_ms(c.t) for c in m.completions], [g.row[c.thread] for c in m.completions],
                c=_conn_rgba([c.conn for c in m.completions]), marker="|", s=120,
                linewidths=1.6, zorder=4, gid="completions")
-    return [_marker_handle("#555555", "|", "operation completed\n(accept / receive / send)",
+    return [_marker_handle("#555555", "|", "operation completed, or found\nready (.NET 6+: a worker does it)",
                            edge="#555555", width=1.6, size=10)]
 
 
