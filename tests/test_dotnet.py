@@ -18,8 +18,12 @@ PROFILE_NAMES = sorted(PROFILES)
 
 
 def test_profiles_are_named_and_nonsense_is_refused():
-    assert dotnet_profile("framework").inline_when_done_at_once is False
-    assert dotnet_profile("modern").inline_when_done_at_once is True
+    framework, modern = dotnet_profile("framework"), dotnet_profile("modern")
+    off_pool, on_pool = (lambda: False), (lambda: True)
+    assert framework.through_port("receive", off_pool) and framework.through_port("send", on_pool)
+    # CanUseAcceptEx: AcceptEx (the port) only on a pool thread; DoBeginAccept elsewhere.
+    assert not framework.through_port("accept", off_pool) and framework.through_port("accept", on_pool)
+    assert not any(modern.through_port(op, on_pool) for op in ("accept", "receive", "send"))
     with pytest.raises(ValueError, match="framework"):
         dotnet_profile("net48")
 
@@ -31,20 +35,23 @@ def sim_run(dotnet, clients, **changes):
     return sim, sim.trace
 
 
-@pytest.mark.parametrize("dotnet, where, sync", [("framework", "pool-", False), ("modern", "main", True)])
-def test_sim_a_queued_connection_runs_accept_callback_where_the_profile_says(dotnet, where, sync):
+@pytest.mark.parametrize("dotnet", PROFILE_NAMES)
+def test_sim_a_queued_connection_runs_accept_callback_inline_on_main_under_both(dotnet):
     # Two clients at once: when main begins its second accept, the second
-    # connection already waits in the backlog, so that accept completes at once.
+    # connection already waits in the backlog, so that accept completes at once
+    # and its callback runs inside BeginAccept, on main, under both .NETs (the
+    # Framework's DoBeginAccept, .NET 6+'s TaskToApm); the first accept waited,
+    # and a pool worker performed it and ran its callback.
     sim, trace = sim_run(dotnet, [Script.text("one"), Script.text("two")])
     accepts = [e for e in trace.of_kind("callback_start") if e["name"] == "AcceptCallback"]
-    assert len(accepts) == 2
-    second = accepts[1]
-    assert second.thread.startswith(where), (dotnet, [(e.thread, e.conn) for e in accepts])
-    ends = {e["id"]: e for e in trace.of_kind("end") if e.get("op") == "accept"}
-    assert ends, "end_accept was traced"
+    assert [e.thread[:5] for e in accepts] == ["pool-", "main"], [(e.thread, e.conn) for e in accepts]
+    [ready] = [e for e in trace.of_kind("ready") if e.get("op") == "accept"]
+    assert ready.thread == "engine", "the engine only saw the accept event"
     assert sim.result.status == "finished" and len(sim.result.messages) == 2
-    ran_sync = [e for e in trace.of_kind("callback_start") if e.thread == "main"]
-    assert bool(ran_sync) == sync
+    reads_on_main = [e for e in trace.of_kind("callback_start")
+                     if e.thread == "main" and e["name"] == "ReadCallback"]
+    if dotnet == "framework":  # its BeginReceive goes through the completion port: never inline
+        assert not reads_on_main
 
 
 @pytest.mark.parametrize("dotnet", PROFILE_NAMES)
@@ -66,16 +73,44 @@ def test_real_a_queued_connection_runs_the_callback_where_the_profile_says(lab, 
     listener.begin_accept(accept_callback, listener)
     assert done.wait(WAIT), "the accept callback never ran"
     [(thread, sync)] = ran
+    assert (thread, sync) == (threading.current_thread().name, True), "inline, on the caller"
+
+
+@pytest.mark.parametrize("dotnet, where, sync", [("framework", "pool-", False), ("modern", "pool-", True)])
+def test_real_an_accept_begun_on_a_pool_thread(lab, dotnet, where, sync):
+    # From a pool thread the Framework uses AcceptEx: the completion is queued
+    # to the port even when a connection waits; .NET 6+ runs it inline there.
+    lb = lab(pool=2, dotnet=dotnet)
+    listener = lb.listener()
+    lb.clients.append(Client(listener.local_endpoint))
+    readable, _, _ = select.select([listener._sock], [], [], WAIT)
+    assert readable, "the client's connection never reached the listener"
+    ran, done = [], threading.Event()
+
+    def accept_callback(ar):
+        ran.append((threading.current_thread().name, ar.completed_synchronously))
+        ar.async_state.end_accept(ar)
+        done.set()
+
+    begun_on = []
+
+    def begin_on_the_pool(state):  # a timer's callback runs on a pool thread
+        begun_on.append(threading.current_thread().name)
+        listener.begin_accept(accept_callback, listener)
+
+    lb.runtime.start_timer(0, begin_on_the_pool)
+    assert done.wait(WAIT), "the accept callback never ran"
+    [(thread, ran_sync)] = ran
+    assert thread.startswith(where) and ran_sync is sync
     if dotnet == "modern":
-        assert (thread, sync) == (threading.current_thread().name, True), "inline, on the caller"
-    else:
-        assert thread.startswith("pool-") and not sync, "queued to the pool, as IOCP would"
+        assert thread == begun_on[0], "inline, on the pool thread that began it"
 
 
 @pytest.mark.parametrize("dotnet", PROFILE_NAMES)
 def test_real_completed_synchronously_without_a_callback(lab, dotnet):
     # TaskToApm sets CompletedSynchronously from the task, whether or not a
-    # callback was given; the Framework's completion still comes through the port.
+    # callback was given; so does the Framework's DoBeginAccept for an accept
+    # begun off the pool.
     lb = lab(pool=2, dotnet=dotnet)
     listener = lb.listener()
     lb.clients.append(Client(listener.local_endpoint))
@@ -83,7 +118,7 @@ def test_real_completed_synchronously_without_a_callback(lab, dotnet):
     assert readable, "the client's connection never reached the listener"
     ar = listener.begin_accept(None, listener)
     assert ar.async_wait_handle.wait_one(WAIT)
-    assert ar.completed_synchronously is (dotnet == "modern")
+    assert ar.completed_synchronously is True, "done inside BeginAccept, under both .NETs"
     assert listener.end_accept(ar) is not None
 
 
@@ -97,9 +132,9 @@ def test_sim_who_performs_a_receive_that_completes_later(dotnet):
     assert chunks and reads
     if dotnet == "framework":
         assert {e.thread for e in chunks} == {"engine"}, "the engine performs it (the OS, under IOCP)"
-        assert not trace.of_kind("ready")
+        assert not [e for e in trace.of_kind("ready") if e.get("op") == "receive"]
     else:
-        ready = trace.of_kind("ready")
+        ready = [e for e in trace.of_kind("ready") if e.get("op") == "receive"]
         assert ready and {e.thread for e in ready} == {"engine"}, "the engine only queues readiness"
         assert all(e.thread.startswith("pool-") for e in chunks), "a worker performs the recv"
         for chunk in chunks:  # and that worker runs the callback
@@ -165,9 +200,10 @@ def test_real_who_performs_a_receive_that_completes_later(lab, dotnet):
     [chunk] = [e for e in lb.trace.of_kind("chunk") if e.conn == handler.conn]
     assert n == 5 and callback_thread.startswith("pool-")
     if dotnet == "framework":
-        assert chunk.thread == "engine" and not lb.trace.of_kind("ready")
+        assert chunk.thread == "engine"
+        assert not [e for e in lb.trace.of_kind("ready") if e.get("op") == "receive"]
     else:
-        [ready] = lb.trace.of_kind("ready")
+        [ready] = [e for e in lb.trace.of_kind("ready") if e.get("op") == "receive"]
         assert ready.thread == "engine" and chunk.thread == callback_thread, "the worker did the recv"
 
 

@@ -146,6 +146,9 @@ def test_main_thread_does_not_wait_on_all_done_per_connection(server):
 
 def test_accepting_is_chained_from_the_accept_callback(server):
     handle = server("fixed", pool=2)
+    # Main's first accept is pending once it waits for shutdown: no client
+    # was there to complete it at once (which would keep the loop on main).
+    wait_for(handle, lambda e: e.kind == "wait" and e.thread == "main", "main's accept pending")
     for i in range(2):
         send_message(handle.address, b"client %d" % i)
     wait_for(handle, lambda e: e.kind == "console" and e["text"] == "Waiting for a connection...",

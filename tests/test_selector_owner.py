@@ -140,7 +140,7 @@ def test_a_late_request_never_resurrects_a_closed_socket(recorded_lab):
     held, release = threading.Event(), threading.Event()
 
     def hold_the_engine(event):
-        if event.kind == "accept" and event.thread == "engine" and not held.is_set():
+        if event.kind == "ready" and event.thread == "engine" and not held.is_set():
             held.set()
             release.wait(WAIT)
 
@@ -149,7 +149,7 @@ def test_a_late_request_never_resurrects_a_closed_socket(recorded_lab):
     listener.begin_accept(None)
     late_client = socket.create_connection(listener.local_endpoint, timeout=WAIT)
     try:
-        assert held.wait(WAIT), "the engine never accepted the late client"
+        assert held.wait(WAIT), "the engine never saw the late client"
         fd = handler._sock.fileno()
         handler.begin_receive(bytearray(8), 0, 8, 0, None)  # a request the held engine cannot take yet
         handler.close()  # never registered: closed at once, and its fd number is free again

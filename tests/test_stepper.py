@@ -223,7 +223,7 @@ def test_step_at_the_end_of_a_closed_simulation_says_it_was_closed():
     assert s.state == state_at(sim.trace, s.value)
 
 
-def lesson_05(steps=30):
+def lesson_05(steps=32):
     """What lesson 05 does after Run All: a Stepper on a live simulation, stepped from code,
     then the simulation closed by a later cell while callbacks run."""
     from sockdemo.sim.simulation import Simulation

@@ -24,7 +24,7 @@ __all__ = ["AsyncResult"]
 class AsyncResult:
     __slots__ = ("async_state", "callback", "op", "socket", "id",
                  "is_completed", "completed_synchronously",
-                 "_result", "_error", "_ended", "_handle", "_args", "_readiness")
+                 "_result", "_error", "_ended", "_handle", "_args", "_readiness", "_via_port")
 
     def __init__(self, socket, op: str, callback: Optional[Callable], state: Any, op_id: int):
         self.socket = socket
@@ -39,7 +39,8 @@ class AsyncResult:
         self._ended = False
         self._handle = None
         self._args: tuple = ()
-        self._readiness = None   # a Readiness queued to the pool for it (.NET 6+)
+        self._readiness = None   # a Readiness queued to the pool for it
+        self._via_port = False   # through a completion port (the Framework), else readiness
 
     def __repr__(self) -> str:
         status = "completed" if self.is_completed else "pending"

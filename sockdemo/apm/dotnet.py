@@ -10,17 +10,27 @@ profiles, ``dotnet="framework"`` (the default: the page) or
 =============================  ==================================  ====================================
 behaviour                      framework (.NET Framework 4.x)      modern (.NET 6 and later, Linux)
 =============================  ==================================  ====================================
-an operation that can          its completion packet is still      the callback runs inline on the
-complete at once (data there,  queued to the completion port: the  calling thread (main, for a
-a connection queued)           callback runs on a pool thread,     ``BeginAccept`` with a queued
-                               ``CompletedSynchronously`` false    connection);
-                                                                   ``CompletedSynchronously`` true
-an operation that completes    the OS performs it; a completion    the epoll thread only queues the
-later                          -port thread runs the callback      readiness; a pool worker performs
-                               (here: the engine performs it and   the ``recv`` and runs the callback
-                               queues the callback)                (``ready`` in the trace)
-receives that keep completing  cannot nest: every callback is      ``BeginReceive`` inside
-at once                        queued                              ``ReadCallback`` nests until the
+a receive or send that can     its completion packet is still      the callback runs inline on the
+complete at once (data there)  queued to the completion port: the  calling thread;
+                               callback runs on a pool thread,     ``CompletedSynchronously`` true
+                               ``CompletedSynchronously`` false
+an accept that can complete    begun on a thread outside the pool  the same as a receive: inline,
+at once (a connection queued)  (the page's main): the callback     ``CompletedSynchronously`` true
+                               runs inline, ``CompletedSynch-
+                               ronously`` true; begun on a pool
+                               thread (``AcceptEx``): queued, as
+                               a receive's
+an operation that completes    a receive or send: the OS performs  the epoll thread only queues the
+later                          it; a completion-port thread runs   readiness; a pool worker performs
+                               the callback (here: the engine      the ``recv`` and runs the callback
+                               performs it and queues the          (``ready`` in the trace)
+                               callback). An accept begun off the
+                               pool: the socket's accept event
+                               wakes a pool worker, which performs
+                               the ``accept()`` and runs the
+                               callback (``ready`` in the trace)
+receives that keep completing  cannot nest: every receive's        ``BeginReceive`` inside
+at once                        callback is queued                  ``ReadCallback`` nests until the
                                                                    stack overflows (dotnet/runtime
                                                                    #62417, #75660); reported as the
                                                                    ``StackOverflowException`` that
@@ -32,17 +42,26 @@ socket's close aborted                                             ``SocketError
                                                                    ``ObjectDisposedException``)
 =============================  ==================================  ====================================
 
-Checked against the .NET Framework reference source (``_OverlappedAsyncResult.cs``:
-"ignore cases in which a completion packet will be queued: we'll deal with this
-IO in the callback", for ``Success`` as for ``IOPending``; ``Socket.EndReceive``'s
+Checked against the .NET Framework reference source (``_BaseOverlappedAsyncResult.cs``,
+``CheckAsyncCallOverlappedResult``: "ignore cases in which a completion packet
+will be queued: we'll deal with this IO in the callback", for ``Success`` as for
+``IOPending``; ``Socket.cs``: ``CanUseAcceptEx`` is
+``Thread.CurrentThread.IsThreadPoolThread`` (or a setting, off by default),
+``DoBeginAccept`` "Completed synchronously, invoke the callback" and, when
+``accept()`` would block, ``SetAsyncEventSelect(FdAccept)`` with
+``RegisterWaitForSingleObject``, whose worker runs ``AcceptCallback``;
+``_ContextAwareResult.cs``: a completion inside ``Begin*`` is held until
+``FinishPostingAsyncOp`` and run there, on the caller; ``Socket.EndReceive``'s
 ``net_io_invalidendcall``), dotnet/runtime (``TaskToApm.Begin``: a completed task
 gets ``completedSynchronously: true`` and its callback at once;
 ``SocketAsyncContext.Unix.cs``: "when we receive an epoll notification for the
 socket, we post a work item to the threadpool to perform the I/O and invoke the
 callback") and the .NET 7 breaking-change note "Socket.End methods don't throw
-ObjectDisposedException". .NET Core 1.0 to 5.0 sat in between (inline
-completion with a guard that moved every 50th nested callback to the pool);
-sockdemo does not model it.
+ObjectDisposedException". The Framework's ``LazyAsyncResult`` also moves the
+50th callback nested inline on one thread to the pool; the page's server never
+nests accepts, so sockdemo leaves that out, as it leaves out .NET Core 1.0 to
+5.0, which sat in between (inline completion of receives too, with the same
+guard).
 
 Both profiles share the rest: an exception escaping a callback ends the
 process; ``WaitOne(int)`` takes milliseconds (sockdemo's ``wait_one`` takes
@@ -62,18 +81,26 @@ __all__ = ["DotNet", "FRAMEWORK", "MODERN", "PROFILES", "dotnet_profile"]
 class DotNet:
     name: str                      # "framework" or "modern"
     title: str                     # how a lesson names it
-    inline_when_done_at_once: bool  # the callback of an operation done inside begin_* runs there
-    workers_perform_io: bool       # later completions: the engine queues readiness, a worker does the I/O
+    completion_port: bool          # operations go through an I/O completion port (else readiness)
     end_twice_returns: bool        # a second end_* returns the result again (else raises)
     aborted_by_close: Callable[[], BaseException]  # what end_* raises for an operation close() aborted
 
+    def through_port(self, op: str, on_pool_thread: Callable[[], bool]) -> bool:
+        """Whether an ``op`` begun now goes through the completion port (the
+        engine performs it, its callback is queued, never inline) or the
+        readiness path (done at once: the callback runs inline; later: a pool
+        worker performs it and runs the callback). The Framework's
+        ``BeginAccept`` uses ``AcceptEx`` only on a pool thread
+        (``CanUseAcceptEx``); begun on any other thread, the page's main among
+        them, ``DoBeginAccept`` tries a non-blocking ``accept()`` and otherwise
+        waits for the socket's accept event on a pool worker."""
+        return self.completion_port and (op != "accept" or on_pool_thread())
 
-FRAMEWORK = DotNet("framework", ".NET Framework 4.x (the page)", inline_when_done_at_once=False,
-                   workers_perform_io=False, end_twice_returns=False,
-                   aborted_by_close=ObjectDisposedError)
-MODERN = DotNet("modern", ".NET 6 and later", inline_when_done_at_once=True,
-                workers_perform_io=True, end_twice_returns=True,
-                aborted_by_close=OperationAbortedError)
+
+FRAMEWORK = DotNet("framework", ".NET Framework 4.x (the page)", completion_port=True,
+                   end_twice_returns=False, aborted_by_close=ObjectDisposedError)
+MODERN = DotNet("modern", ".NET 6 and later", completion_port=False,
+                end_twice_returns=True, aborted_by_close=OperationAbortedError)
 PROFILES = {p.name: p for p in (FRAMEWORK, MODERN)}
 
 

@@ -135,16 +135,18 @@ class Runtime:
                   on_worker: bool = False) -> None:
         """An operation finished: trace it, then run its callback or queue it.
 
-        ``synchronous``: it finished inside its ``begin_*`` (.NET 6+ runs the
-        callback right there, ``CompletedSynchronously`` true; the Framework
-        still queues it). ``on_worker``: a pool worker performed it (.NET 6+),
-        and runs the callback itself."""
+        ``synchronous``: it finished inside its ``begin_*``. Through a
+        completion port (the Framework's receives) the callback is queued all
+        the same; otherwise (.NET 6+, and the Framework's accept begun off the
+        pool) it runs right there, ``CompletedSynchronously`` true.
+        ``on_worker``: a pool worker performed it, and runs the callback itself."""
         if self.tracer.hooks:
             self._trace_completion(ar, result, error)
-        inline = synchronous and self.dotnet.inline_when_done_at_once
+        inline = synchronous and not ar._via_port
         if inline:
-            # TaskToApm: CompletedSynchronously says whether the task was done
-            # when Begin* wrapped it, callback or not.
+            # TaskToApm, and the Framework's FinishPostingAsyncOp:
+            # CompletedSynchronously says whether it was done inside Begin*,
+            # callback or not.
             ar.completed_synchronously = True
         ar._mark_completed(result, error)
         if ar.callback is None:
@@ -155,12 +157,13 @@ class Runtime:
             self._queue(ar)
 
     def _ready(self, ar, attempt: Callable[[], tuple]) -> None:
-        """The engine saw the socket of a pending ``ar`` ready. The page's .NET
-        Framework has the operation done there (the OS performed it under its
-        completion port) and queues the callback; .NET 6+ queues the readiness,
-        and a pool worker performs the operation and runs the callback.
+        """The engine saw the socket of a pending ``ar`` ready. Through a
+        completion port (the Framework's receives) the operation is done there
+        (the OS performed it) and the callback queued; otherwise (.NET 6+, and
+        the Framework's accept event) the readiness is queued, and a pool
+        worker performs the operation and runs the callback.
         ``attempt()`` tries the operation once: ``(done, result, error)``."""
-        if not self.dotnet.workers_perform_io:
+        if ar._via_port:
             done, result, error = attempt()
             if done:
                 self._complete(ar, result, error)
@@ -186,6 +189,10 @@ class Runtime:
         done, result, error = item.attempt()
         if done:
             self._complete(ar, result, error, on_worker=True)
+
+    def _on_pool_thread(self) -> bool:
+        """``Thread.CurrentThread.IsThreadPoolThread``."""
+        return self.pool.is_pool_thread()
 
     def _aborted_by_close(self) -> BaseException:
         """What ``end_*`` raises for an operation its socket's close aborted."""

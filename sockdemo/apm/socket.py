@@ -105,6 +105,7 @@ class Socket:
         self._check_open()
         ar = AsyncResult(self, op, callback, state, rt._next_op_id())
         ar._args = args
+        ar._via_port = rt.dotnet.through_port(op, rt._on_pool_thread)
         tracer = rt.tracer
         if tracer.hooks:
             tracer.emit(kinds.BEGIN, self.conn, nbytes, op=op, id=ar.id,

@@ -128,8 +128,9 @@ class RealSocket(Socket):
             for ar, event in ((self._reader, selectors.EVENT_READ), (self._writer, selectors.EVENT_WRITE)):
                 if ar is not None and mask & event and ar not in self._handed:
                     ready.append(ar)
-            if rt.dotnet.workers_perform_io and ready:
-                self._handed.update(ready)   # a worker will perform them: stop watching
+            handed = [ar for ar in ready if not ar._via_port]
+            if handed:
+                self._handed.update(handed)   # a worker will perform them: stop watching
                 self._sync_locked(rt._selector)
         for ar in ready:
             rt._ready(ar, lambda ar=ar: self._perform(ar))

@@ -80,6 +80,10 @@ class ThreadPool:
         """Items queued and not yet taken, in the global queue and every local one."""
         return len(self._global) + sum(len(w.local) for w in self._workers)
 
+    def is_pool_thread(self) -> bool:
+        """``Thread.IsThreadPoolThread`` for the calling thread."""
+        return self._current.worker is not None
+
     def queue(self, item) -> None:
         """Queue ``item`` (anything but None) for ``run``."""
         if self._stopping:

@@ -35,8 +35,9 @@ The ``CompletedSynchronously`` loop is the canonical APM pattern (the .NET
 operations in a loop for as long as each one completes synchronously and
 finishes it itself; ``read_callback`` finishes only the operations that
 completed later, then continues the loop. The stack stays flat however many
-receives complete at once. On the page's .NET Framework every callback is
-queued, so ``completed_synchronously`` is always false and the loop runs once.
+receives complete at once. On the page's .NET Framework a receive's callback
+is always queued (``completed_synchronously`` false: the loop runs once); only
+an accept begun on main with a connection already waiting completes at once.
 """
 from __future__ import annotations
 

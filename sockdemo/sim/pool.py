@@ -66,6 +66,10 @@ class SimPool:
     def waiting(self) -> int:
         return len(self._global) + sum(map(len, self._locals.values()))
 
+    def is_pool_thread(self) -> bool:
+        """``Thread.IsThreadPoolThread`` for the simulated thread running now."""
+        return self._kernel.current_thread() in self._locals
+
     def queue_item(self, item) -> None:
         if self._closed:
             return
