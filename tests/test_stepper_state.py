@@ -332,3 +332,17 @@ def test_client_events_without_a_size_say_none_of_bytes():
     assert send == "a client send (5 bytes) on conn 1"
     eof = describe_event(ev(3, "client_eof", "client-1", 1, 0))
     assert eof == "a client eof (0 bytes) on conn 1"
+
+
+def test_a_completion_says_who_runs_its_callback():
+    # The engine queues the callback; a thread that performed the operation, or
+    # finished it inside its begin_* (an accept begun on main with a connection
+    # waiting), runs it itself.
+    from sockdemo.views.stepper_state import describe_event
+    queued = describe_event(ev(1, "chunk", "engine", 1, 5, id=2, data="hello"))
+    assert queued.endswith("its callback is queued to the pool")
+    inline = describe_event(ev(2, "accept", "main", 2, id=3, peer=["127.0.0.1", 50002]))
+    assert inline.endswith("main runs its callback itself")
+    ready = describe_event(ev(3, "ready", "engine", None, op="accept", id=1))
+    assert ready == ("the engine sees the listener ready for accept #1: "
+                     "a pool worker will perform it and run its callback")

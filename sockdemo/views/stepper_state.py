@@ -220,10 +220,19 @@ def _on(conn) -> str:
     return "the listener" if conn is None else f"conn {conn}"
 
 
+def _callback_next(ev) -> str:
+    """Where the callback of the operation ``ev`` completed goes, by who completed it:
+    the engine queues it; a thread that performed it, or finished it inside its
+    ``begin_*``, runs it itself."""
+    if ev.thread == "engine":
+        return "its callback is queued to the pool"
+    return f"{ev.thread} runs its callback itself"
+
+
 def _said_accept(ev, i, conn) -> str:
     peer = i.get("peer")
     peer = f" from {peer[0]}:{peer[1]}" if isinstance(peer, (list, tuple)) and len(peer) >= 2 else ""
-    return f"accept #{i.get('id')} completed: conn {ev.conn}{peer}; its callback is queued to the pool"
+    return f"accept #{i.get('id')} completed: conn {ev.conn}{peer}; {_callback_next(ev)}"
 
 
 def _said_callback_end(ev, i, conn) -> str:
@@ -250,11 +259,14 @@ _SAID: dict[str, Callable] = {
     kinds.ACCEPT: _said_accept,
     kinds.CHUNK: lambda ev, i, conn: (
         f"receive #{i.get('id')} on conn {ev.conn} completed with {ev.nbytes} bytes "
-        f"{i.get('data', '')!r}; its callback is queued to the pool"),
+        f"{i.get('data', '')!r}; {_callback_next(ev)}"),
     kinds.EOF: lambda ev, i, conn: (
         f"receive #{i.get('id')} on conn {ev.conn} completed with 0 bytes: the peer closed its side"),
     kinds.SENT: lambda ev, i, conn: f"send #{i.get('id')} on conn {ev.conn} completed: {ev.nbytes} bytes sent",
     kinds.CONNECTED: lambda ev, i, conn: f"connect #{i.get('id')} completed",
+    kinds.READY: lambda ev, i, conn: (
+        f"the engine sees {_on(conn)} ready for {i.get('op')} #{i.get('id')}: "
+        "a pool worker will perform it and run its callback"),
     kinds.OP_ERROR: lambda ev, i, conn: f"{i.get('op')} #{i.get('id')} on {_on(conn)} failed: {i.get('error')}",
     kinds.CALLBACK_START: lambda ev, i, conn: f"{ev.thread} enters {i.get('name')} (#{i.get('id')})",
     kinds.CALLBACK_END: _said_callback_end,
