@@ -150,7 +150,8 @@ LEVELS: dict[str, Level] = {level.name: level for level in (
     Level("late_reset", "The late Reset()",
           "This server calls allDone.Reset() after BeginAccept instead of before it. Left alone, "
           "main waits forever: a connection already waiting runs AcceptCallback, Set() included, "
-          "inside BeginAccept, before the Reset(). Find an order in which every client is accepted.",
+          "inside BeginAccept, before the Reset(). Find an order in which every client is accepted "
+          "and no Set() is lost.",
           Scenario(name="late_reset", server=LateResetServer,
                    clients=(Client.text("one"), Client.text("two"))),
           _late_reset),
