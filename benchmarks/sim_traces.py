@@ -1,0 +1,76 @@
+"""Save the simulator's traces for a set of runs, or check them against saved ones.
+
+    python benchmarks/sim_traces.py save DIR    # before a change to the simulator
+    python benchmarks/sim_traces.py check DIR   # after it: every file byte for byte
+
+A change that only makes the simulator faster must leave every run as it was:
+same scenario and seed, same trace. The runs: every named scenario under a
+few seeds and both .NETs, and bench_stepper.py's scenario. Each writes the
+trace's file (``Trace.dumps``, the Chrome JSON ``Trace.save`` writes) and a
+text file with the run's result, console and replies.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from bench_stepper import bench_scenario  # noqa: E402
+
+from sockdemo.sim.scenarios import SCENARIOS  # noqa: E402
+from sockdemo.sim.simulation import Simulation  # noqa: E402
+
+SEEDS = (0, 1, 7)
+
+
+def runs():
+    """(file stem, scenario, seed) of every run compared."""
+    for name, scenario in SCENARIOS.items():
+        for dotnet in ("framework", "modern"):
+            for seed in SEEDS:
+                yield f"{name}-{dotnet}-{seed}", scenario.with_(dotnet=dotnet), seed
+    bench = bench_scenario(250)
+    yield "bench_stepper-250", bench, bench.seed
+
+
+def outputs(scenario, seed) -> tuple[str, str]:
+    """The trace's file text and a summary of the result, for one run."""
+    with Simulation(scenario, seed=seed) as sim:
+        result = sim.run()
+        summary = "\n".join([result.status, result.detail, repr(result.console),
+                             repr(sorted(result.replies.items())), repr(sorted(result.conns.items())),
+                             repr(result.waiting), repr(result.errors), ""])
+        return sim.trace.dumps(), summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("save", "check"))
+    parser.add_argument("dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.what == "save":
+        args.dir.mkdir(parents=True, exist_ok=True)
+    differ, count = [], 0
+    for stem, scenario, seed in runs():
+        for suffix, text in zip((".json", ".txt"), outputs(scenario, seed)):
+            path = args.dir / (stem + suffix)
+            count += 1
+            if args.what == "save":
+                path.write_text(text, encoding="utf-8")
+            elif not path.exists() or path.read_text(encoding="utf-8") != text:
+                differ.append(path.name)
+    if args.what == "save":
+        print(f"saved {count} files to {args.dir}")
+        return 0
+    if differ:
+        print(f"{len(differ)} of {count} files differ: {', '.join(differ)}")
+        return 1
+    print(f"all {count} files are the same, byte for byte")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
