@@ -5,13 +5,17 @@
 
 A change that only makes the simulator faster must leave every run as it was:
 same scenario and seed, same trace. The runs: every named scenario under a
-few seeds and both .NETs, and bench_stepper.py's scenario. Each writes the
-trace's file (``Trace.dumps``, the Chrome JSON ``Trace.save`` writes) and a
-text file with the run's result, console and replies.
+few seeds and both .NETs, bench_stepper.py's scenario, and lesson 06's long
+message through a 16-byte buffer (its callbacks nest until the stack
+overflows on .NET 6+; how deep the stack is at each ReadCallback is part of
+what must not change). Each writes the trace's file (``Trace.dumps``, the
+Chrome JSON ``Trace.save`` writes) and a text file with the run's result,
+console and replies.
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -20,10 +24,28 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from bench_stepper import bench_scenario  # noqa: E402
 
-from sockdemo.sim.scenarios import SCENARIOS  # noqa: E402
+from sockdemo.servers.fixed import FixedServer  # noqa: E402
+from sockdemo.servers.seed import SeedServer  # noqa: E402
+from sockdemo.sim.scenarios import SCENARIOS, Client, Scenario  # noqa: E402
 from sockdemo.sim.simulation import Simulation  # noqa: E402
 
 SEEDS = (0, 1, 7)
+
+
+class StackDepths:
+    """Notes the stack's depth at every ReadCallback (as lesson 06 does)."""
+
+    def read_callback(self, ar):
+        self.__dict__.setdefault("depths", []).append(len(inspect.stack(0)))
+        super().read_callback(ar)
+
+
+class DeepSeed(StackDepths, SeedServer):
+    pass
+
+
+class DeepFixed(StackDepths, FixedServer):
+    pass
 
 
 def runs():
@@ -34,6 +56,11 @@ def runs():
                 yield f"{name}-{dotnet}-{seed}", scenario.with_(dotnet=dotnet), seed
     bench = bench_scenario(250)
     yield "bench_stepper-250", bench, bench.seed
+    for server in (DeepSeed, DeepFixed):
+        for dotnet in ("framework", "modern"):
+            yield (f"nesting-{server.mode}-{dotnet}",
+                   Scenario(server=server, dotnet=dotnet, clients=(Client.text("z" * 3000),),
+                            server_options={"buffer_size": 16}), 0)
 
 
 def outputs(scenario, seed) -> tuple[str, str]:
@@ -42,7 +69,8 @@ def outputs(scenario, seed) -> tuple[str, str]:
         result = sim.run()
         summary = "\n".join([result.status, result.detail, repr(result.console),
                              repr(sorted(result.replies.items())), repr(sorted(result.conns.items())),
-                             repr(result.waiting), repr(result.errors), ""])
+                             repr(result.waiting), repr(result.errors),
+                             repr(getattr(sim.server, "depths", None)), ""])
         return sim.trace.dumps(), summary
 
 
