@@ -174,7 +174,9 @@ class Kernel:
         self.current: Any = None          # the SimThread or Actor running now
         self.closing = False
         self.closed = False
-        self._heap: list[Entry] = []
+        # (time, seq, entry): tuples compare in C, and seq is unique, so an
+        # entry is never compared itself.
+        self._heap: list[tuple] = []
         self._seq = itertools.count()
         self._back = _closed_gate()   # a thread handing the baton back to the caller opens it
         self._keep_going: Optional[Callable[[], bool]] = _STEP   # ``run``'s, while it runs
@@ -185,7 +187,7 @@ class Kernel:
     # -- scheduling work ------------------------------------------------------
 
     def _push(self, entry: Entry) -> Entry:
-        heapq.heappush(self._heap, entry)
+        heapq.heappush(self._heap, (entry.time, entry.seq, entry))
         return entry
 
     def call_at(self, time: int, name: str, action: Callable[[], None], owner=None,
@@ -282,13 +284,13 @@ class Kernel:
 
     def _clean(self) -> None:
         heap = self._heap
-        while heap and heap[0].cancelled:
+        while heap and heap[0][2].cancelled:
             heapq.heappop(heap)
 
     def peek(self) -> Optional[Entry]:
         """The entry that runs next if nobody chooses (ties not yet broken)."""
         self._clean()
-        return self._heap[0] if self._heap else None
+        return self._heap[0][2] if self._heap else None
 
     def candidates(self) -> list[Entry]:
         """Entries tied at the earliest time, first of each owner, in seq order."""
@@ -296,28 +298,37 @@ class Kernel:
         heap = self._heap
         if not heap:
             return []
-        t = heap[0].time
-        # A heap's children are no earlier than their parent: if neither child
-        # of the root is due at t, nothing else is (the common case).
-        if all(child.time != t for child in heap[1:3]):
-            return [heap[0]]
+        t = heap[0][0]
+        n = len(heap)
+        # A heap's children are no earlier than their parent: every entry due at
+        # t is in the root's subtree of entries due at t, and when neither child
+        # of the root is, the root is alone (the common case).
+        if (n < 2 or heap[1][0] != t) and (n < 3 or heap[2][0] != t):
+            return [heap[0][2]]
         firsts: dict = {}
-        for e in heap:
-            if e.time == t and not e.cancelled:
+        below = [0]
+        while below:
+            i = below.pop()
+            e = heap[i][2]
+            if not e.cancelled:
                 best = firsts.get(e.owner)
                 if best is None or e.seq < best.seq:
                     firsts[e.owner] = e
+            below.extend(c for c in (2 * i + 1, 2 * i + 2) if c < n and heap[c][0] == t)
         return sorted(firsts.values(), key=lambda e: e.seq)
 
     def pending(self) -> list[Entry]:
         """Every live entry, earliest first (for ``runnable`` and reports)."""
-        return sorted(e for e in self._heap if not e.cancelled)
+        return [e for _, _, e in sorted(self._heap) if not e.cancelled]
 
     def pop_next(self) -> Optional[Entry]:
         tied = self.candidates()
         if not tied:
             return None
-        entry = tied[0] if len(tied) == 1 else tied[self.rng.randrange(len(tied))]
+        if len(tied) == 1:
+            entry = heapq.heappop(self._heap)[2]   # the root: no need to leave it for _clean
+        else:
+            entry = tied[self.rng.randrange(len(tied))]
         self._remove(entry)
         return entry
 
