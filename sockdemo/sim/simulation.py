@@ -162,10 +162,11 @@ class Simulation:
             self._perform(self._no_event_yet)
             return self._ready.popleft() if self._ready else None
         k = self.kernel
-        if not k.closed:
-            if self.runtime.stopping:
-                self._finish("stopped")
-                return None
+        if k.closed:
+            return None
+        if self.runtime.stopping:
+            self._finish("stopped")
+        else:
             entry = k.pop_named(thread)
             try:
                 k.perform(entry)
@@ -177,7 +178,7 @@ class Simulation:
         return self._ready.popleft() if self._ready else None
 
     def _no_event_yet(self) -> bool:
-        return not self._ready and not self.runtime.stopping
+        return not self._ready
 
     def _perform(self, keep_going) -> None:
         """Let the seeded scheduler perform entries while ``keep_going()`` says so
