@@ -275,7 +275,7 @@ class Kernel:
                 nxt = self._advance()
             except BaseException as exc:  # an action's error belongs to run's caller
                 self._error, nxt = exc, None
-        if nxt is me is not None:
+        if me is not None and nxt is me:
             return True
         (self._back if nxt is None else nxt.go).release()
         return False
@@ -314,7 +314,12 @@ class Kernel:
                 best = firsts.get(e.owner)
                 if best is None or e.seq < best.seq:
                     firsts[e.owner] = e
-            below.extend(c for c in (2 * i + 1, 2 * i + 2) if c < n and heap[c][0] == t)
+            child = 2 * i + 1
+            if child < n and heap[child][0] == t:
+                below.append(child)
+            child += 1
+            if child < n and heap[child][0] == t:
+                below.append(child)
         return sorted(firsts.values(), key=lambda e: e.seq)
 
     def pending(self) -> list[Entry]:
