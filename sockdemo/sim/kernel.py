@@ -422,8 +422,9 @@ class Kernel:
         while not self._back.acquire(timeout=HANDOFF_TIMEOUT):
             if self._handovers == handovers:
                 self.closing = True   # the baton is lost: the late thread must not take it again
-                raise RuntimeError(f"simulated thread {self.current.name} ran {HANDOFF_TIMEOUT} s of real "
-                                   "time without reaching a scheduling point (does it block outside the runtime?)")
+                who = getattr(self.current, "name", "?")   # None while a thread chooses the next entry
+                raise RuntimeError(f"simulated thread {who} ran {HANDOFF_TIMEOUT} s of real time without "
+                                   "reaching a scheduling point (does it block outside the runtime?)")
             handovers = self._handovers
         self.current = None
 
