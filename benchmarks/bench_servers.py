@@ -12,11 +12,16 @@ a pipe by this process:
 - csharp:    the page's C# (sockdemo/page/SeedServer.cs) under Mono, if installed
 - asyncio:   benchmarks/peers.py asyncio   (asyncio.Protocol, same framing and console)
 - threading: benchmarks/peers.py threading (socketserver.ThreadingTCPServer)
+- fixed:     python -m sockdemo serve --port 0 --mode fixed --buffer-size 65536
+             --max-message 1073741824 --backlog 128 (untraced; load C only)
+- raw:       benchmarks/peers.py raw (one selectors loop, 64 KiB recv; load C only)
 
-Loads, 8 clients in flight at a time:
+Loads, 8 clients in flight at a time (A, B), or one (C):
 
 - A: 2,000 clients x 64 bytes (connect, send, shutdown(SHUT_WR), read to EOF) -> connections/s
 - B: 300 clients x 64 KiB sent in 1 KiB pieces with TCP_NODELAY -> MB/s (10^6 bytes)
+- C: 1 client x 100 MB sent in 64 KiB pieces -> MB/s: bulk transfer, fixed against
+  the raw loop, the ceiling of a Python server (goal: fixed at least 0.6x raw)
 
 The driver runs in separate processes (blocking sockets, a few threads each),
 started and made ready before the clock starts. Every message carries its
@@ -49,10 +54,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 from oracle import mono  # noqa: E402
 
 HOST = "127.0.0.1"
-SERVERS = ("seed", "csharp", "asyncio", "threading")
+SERVERS = ("seed", "csharp", "asyncio", "threading", "fixed", "raw")
 OPTIONAL = ("untraced", "baseline")
 # Where each of our own servers is run from (`python -m sockdemo` in that directory).
-SOCKDEMO_ROOTS = {"seed": ROOT, "untraced": ROOT}
+SOCKDEMO_ROOTS = {"seed": ROOT, "untraced": ROOT, "fixed": ROOT}
+# Load C's servers, which run no other load (the others run every load but C).
+BULK_LOAD, BULK_SERVERS = "C", ("fixed", "raw")
+BULK_BUFFER = 64 * 1024
+# The fixed server's max_message (1 MiB by default) raised past load C's message.
+BULK_MAX_MESSAGE = 1 << 30
 READ_RE = re.compile(r"^Read (\d+) bytes from socket\. ?$")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -69,23 +79,40 @@ class Load:
     def scaled(self, clients):
         return Load(self.name, clients, self.size, self.piece, self.concurrency, self.nodelay)
 
+    def warmup(self):
+        """The warm-up run before this load: a twentieth of the clients (8 at
+        least), or for one big message, one a tenth of its size."""
+        if self.clients == 1:
+            return Load(self.name, 1, max(self.size // 10, 1), self.piece, self.concurrency, self.nodelay)
+        return self.scaled(max(8, self.clients // 20))
+
     def as_dict(self):
         return dict(name=self.name, clients=self.clients, size=self.size, piece=self.piece,
                     concurrency=self.concurrency, nodelay=self.nodelay)
 
 
 def full_loads():
-    return [Load("A", 2000, 64, 64), Load("B", 300, 64 * 1024, 1024, nodelay=True)]
+    return [Load("A", 2000, 64, 64), Load("B", 300, 64 * 1024, 1024, nodelay=True),
+            Load(BULK_LOAD, 1, 100_000_000, BULK_BUFFER, concurrency=1)]
 
 
 def quick_loads():
-    return [Load("A", 200, 64, 64), Load("B", 20, 64 * 1024, 1024, nodelay=True)]
+    return [Load("A", 200, 64, 64), Load("B", 20, 64 * 1024, 1024, nodelay=True),
+            Load(BULK_LOAD, 1, 10_000_000, BULK_BUFFER, concurrency=1)]
+
+
+def loads_for(name, loads):
+    """The loads server `name` runs: load C is fixed's and raw's only."""
+    return [load for load in loads if (load.name == BULK_LOAD) == (name in BULK_SERVERS)]
+
+
+ALPHABET = bytes(range(0x61, 0x61 + 26))
 
 
 def payload(index, size, tag=0):
     """Printable ASCII, starting with an 8-digit id: tag*10^7 + index."""
     head = b"%08d" % (tag * 10_000_000 + index)
-    body = bytes(0x61 + (i % 26) for i in range(max(size - len(head), 0)))
+    body = ALPHABET * (max(size - len(head), 0) // 26 + 1)
     return (head + body)[:size]
 
 
@@ -385,7 +412,11 @@ class Server:
             self.proc, self.port = mono.start(0, stderr=subprocess.DEVNULL)
         else:
             cwd = SOCKDEMO_ROOTS.get(self.name, ROOT)
-            if self.name in SOCKDEMO_ROOTS:
+            if self.name == "fixed":
+                argv = [sys.executable, "-m", "sockdemo", "serve", "--port", "0", "--mode", "fixed",
+                        "--buffer-size", str(BULK_BUFFER), "--max-message", str(BULK_MAX_MESSAGE),
+                        "--backlog", "128"]
+            elif self.name in SOCKDEMO_ROOTS:
                 argv = [sys.executable, "-m", "sockdemo", "serve", "--port", "0",
                         "--mode", "seed", "--backlog", "128"]
                 if self.name != "untraced":
@@ -454,7 +485,7 @@ def bench_server(name, loads, workdir, procs=1, driver="select", warmup=True):
         if warmup:
             # JIT, thread-pool growth, allocator: paid before the clock starts.
             for load in loads:
-                warm = load.scaled(max(8, load.clients // 20))
+                warm = load.warmup()
                 stats = run_load(server.port, warm, procs, tag=9, driver=driver)
                 index += warm.clients
                 problems = verify(server.console, index - warm.clients, warm, 9)
@@ -513,6 +544,8 @@ def summarize(runs, loads):
         summary[name] = {}
         for load in loads:
             results = [r[load.name] for r in per_load if load.name in r]
+            if not results and load.name not in {lo.name for lo in loads_for(name, loads)}:
+                continue   # a load this server does not run
             ok = [r for r in results if r["ok"]]
             if not ok:
                 summary[name][load.name] = dict(ok=False, runs=len(results))
@@ -558,6 +591,25 @@ def format_table(summary, names):
     lines.append("")
     lines.append("srvCPU/drvCPU: CPU seconds per wall second (1 core = 100%; 2 cores here "
                  f"= {os.cpu_count()}).")
+    return "\n".join(lines)
+
+
+def format_bulk(summary, names, load):
+    """Load C's lines: each server's MB/s, then fixed's ratio to the raw loop."""
+    lines = [f"load {load.name}: one {load.size / 1e6:g} MB message in {load.piece // 1024} KiB pieces, "
+             f"{BULK_BUFFER // 1024} KiB receives"]
+    rates = {}
+    for name in names:
+        s = summary.get(name, {}).get(load.name)
+        if s and s.get("mb_per_s") is not None:
+            rates[name] = s["mb_per_s"]
+            lines.append(f"{name:<10} {s['mb_per_s']:8.1f} MB/s  server {s['server_util']:.0%}  "
+                         f"driver {s['driver_util']:.0%}   runs (MB/s) {s['mb_per_s_all']}")
+        else:
+            lines.append(f"{name:<10}   FAILED")
+    if "fixed" in rates and "raw" in rates:
+        ratio = rates["fixed"] / rates["raw"]
+        lines.append(f"fixed/raw  {ratio:.2f} (goal: at least 0.6)")
     return "\n".join(lines)
 
 
@@ -609,8 +661,8 @@ def main(argv=None):
             for name in order:
                 print(f"[{rep + 1}/{repeat}] {name} ...", file=sys.stderr, flush=True)
                 try:
-                    result = bench_server(name, loads, workdir, procs=args.driver_procs,
-                                          driver=args.driver)
+                    result = bench_server(name, loads_for(name, loads), workdir,
+                                          procs=args.driver_procs, driver=args.driver)
                 except Exception as exc:  # one broken server must not hide the others
                     failures.setdefault(name, []).append(repr(exc))
                     print(f"    {name} failed: {exc!r}", file=sys.stderr)
@@ -624,7 +676,11 @@ def main(argv=None):
                           file=sys.stderr, flush=True)
 
     summary = summarize(runs, loads)
-    print(format_table(summary, names))
+    bulk = [name for name in names if name in BULK_SERVERS]
+    if len(bulk) < len(names):
+        print(format_table(summary, [name for name in names if name not in bulk]))
+    if bulk:
+        print(format_bulk(summary, bulk, next(lo for lo in loads if lo.name == BULK_LOAD)))
     if failures:
         print("\nfailures: " + json.dumps(failures, indent=1))
     if args.json:

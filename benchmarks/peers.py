@@ -9,13 +9,20 @@ at once.
 
     python benchmarks/peers.py asyncio   [--port 0] [--backlog 128]
     python benchmarks/peers.py threading [--port 0] [--backlog 128]
+    python benchmarks/peers.py raw       [--port 0] [--backlog 128]
+
+`raw` is the ceiling for one big message (load C): one thread, one
+`selectors` loop, 64 KiB receives appended to a bytearray until EOF; it keeps
+the bytes only because the console line carries them.
 
 SIGTERM or SIGINT stops either with exit status 0.
 """
 
 import argparse
 import asyncio
+import selectors
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -78,6 +85,51 @@ async def serve_asyncio(host, port, backlog):
         await stop.wait()
 
 
+# -- raw selectors -----------------------------------------------------------
+
+RAW_RECV = 64 * 1024   # bytes one recv asks for: load C's receive buffer
+
+
+def serve_raw(host, port, backlog):
+    console(f"Local address and port : {host}:{port}")
+    listener = socket.create_server((host, port), backlog=backlog)
+    listener.setblocking(False)
+    if port == 0:
+        console(f"Local address and port : {host}:{listener.getsockname()[1]}")
+    console("Waiting for a connection...")
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stopping.append(signum))
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    with sel, listener:
+        while not stopping:
+            for key, _ in sel.select(0.2):   # the timeout lets a signal stop the loop
+                if key.fileobj is listener:
+                    try:
+                        sock, _ = listener.accept()
+                    except BlockingIOError:   # another wake-up took it
+                        continue
+                    console("Waiting for a connection...")
+                    sock.setblocking(False)
+                    sel.register(sock, selectors.EVENT_READ, bytearray())
+                    continue
+                sock, received = key.fileobj, key.data
+                try:
+                    data = sock.recv(RAW_RECV)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    data = None
+                if data:
+                    received += data
+                    continue
+                if data is not None:   # EOF: report, then close, as the seed server does
+                    report(ascii_text(received))
+                sel.unregister(sock)
+                sock.close()
+
+
 # -- threading -------------------------------------------------------------
 
 class SeedHandler(socketserver.BaseRequestHandler):
@@ -124,13 +176,15 @@ def serve_threading(host, port, backlog):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["asyncio", "threading"])
+    parser.add_argument("kind", choices=["asyncio", "threading", "raw"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--backlog", type=int, default=128)
     args = parser.parse_args(argv)
     if args.kind == "asyncio":
         asyncio.run(serve_asyncio(args.host, args.port, args.backlog))
+    elif args.kind == "raw":
+        serve_raw(args.host, args.port, args.backlog)
     else:
         serve_threading(args.host, args.port, args.backlog)
     return 0

@@ -46,3 +46,18 @@ def test_a_baseline_checkout_runs_as_a_peer(monkeypatch, tmp_path):
     assert bench_servers.available("baseline")
     results = bench_servers.bench_server("baseline", TINY[:1], str(tmp_path), warmup=False)
     assert results["A"]["ok"] and results["A"]["exit_status"] == 0, results
+
+
+def test_one_big_message_reaches_fixed_and_the_raw_loop(tmp_path):
+    # Load C, tiny: one message, four 64 KiB receives.
+    bulk = bench_servers.Load(bench_servers.BULK_LOAD, 1, 256 * 1024, bench_servers.BULK_BUFFER, concurrency=1)
+    runs = {}
+    for name in bench_servers.BULK_SERVERS:
+        assert bench_servers.loads_for(name, TINY + [bulk]) == [bulk]
+        results = bench_servers.bench_server(name, [bulk], str(tmp_path))
+        r = results[bulk.name]
+        assert r["problems"] == [] and r["errors"] == [] and r["ok"], r
+        assert r["exit_status"] == 0
+        runs[name] = [results]
+    summary = bench_servers.summarize(runs, [bulk])
+    assert "fixed/raw" in bench_servers.format_bulk(summary, list(runs), bulk)

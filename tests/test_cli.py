@@ -407,6 +407,19 @@ def test_serve_takes_the_limits_of_the_fixed_server(serve):
     assert server.stop() == 0
 
 
+def test_serve_takes_the_buffer_size(serve, tmp_path):
+    trace = tmp_path / "run.json"
+    server = serve("--buffer-size", "4", "--trace", str(trace))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        client.sendall(b"hello, buffer")
+        client.shutdown(socket.SHUT_WR)
+        server.expect(r"^Read 13 bytes from socket\.")
+        assert client.recv(16) == b""
+    assert server.stop() == 0
+    chunks = [ev.nbytes for ev in Trace.load(trace).of_kind("chunk")]
+    assert sum(chunks) == 13 and max(chunks) == 4, chunks
+
+
 @pytest.mark.parametrize("host, exposed", [
     ("0.0.0.0", "every network interface"), ("::", "every network interface"),
     ("192.0.2.7", "the network interface with address 192.0.2.7"),

@@ -1,6 +1,7 @@
 """The stepping API: one event per step, peek, run(until), the learner as scheduler."""
 import pytest
 
+from sockdemo.sim.scenarios import SCENARIOS
 from sockdemo.sim.simulation import Simulation, run_scenario
 
 
@@ -21,6 +22,35 @@ def test_stepping_to_the_end_gives_the_same_trace_as_run():
     ran = run_scenario("two_clients", seed=4)
     assert [(e.seq, e.t, e.kind, e.thread) for e in stepped] == \
         [(e.seq, e.t, e.kind, e.thread) for e in ran.trace.events]
+
+
+def run_by_steps(sim, until=None, max_events=1_000_000):
+    """What ``run`` is defined as: ``step()`` over and over, ``until`` looked at
+    before each step whose events are all handed out."""
+    n = 0
+    while n < max_events:
+        nxt = sim.peek()
+        if until is not None and nxt is not None and not nxt.done and nxt.t > until:
+            break
+        if sim.step() is None and (sim.kernel.closed or sim.peek() is None):
+            break
+        n += 1
+
+
+@pytest.mark.parametrize("name, until, max_events", [
+    ("two_clients", None, 1_000_000), ("two_clients", None, 17), ("split_message", 1500, 1_000_000),
+    ("starved_pool_injected", 600_000, 40), ("reset_mid_message", None, 1_000_000),
+    ("backlog_overflow", 700, 1_000_000)])
+def test_run_stops_where_stepping_would(name, until, max_events):
+    # run lets the threads pass the baton among themselves between events;
+    # it must stop at the same place, with the same events handed out.
+    scenario = SCENARIOS[name].with_(unhandled="stop")   # reset_mid_message: a stop
+    with Simulation(scenario, seed=2) as ran, Simulation(scenario, seed=2) as stepped:
+        ran.run(until=until, max_events=max_events)
+        run_by_steps(stepped, until, max_events)
+        assert ran.trace.dumps() == stepped.trace.dumps()
+        assert (ran.now, ran.kernel.closed, ran.peek()) == (stepped.now, stepped.kernel.closed, stepped.peek())
+        assert [ran.step() for _ in range(3)] == [stepped.step() for _ in range(3)]
 
 
 def test_peek_says_what_comes_next_without_doing_it():

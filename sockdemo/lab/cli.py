@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..apm.dotnet import PROFILES
+from ..apm.state_object import BUFFER_SIZE
 from ..servers.guards import Limits
 from ..servers.registry import SERVERS
 from ..trace.text import format_endpoint
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"listen backlog (default {DEFAULT_BACKLOG})")
     p.add_argument("--pool", type=_positive, default=None, help="worker threads (default: CPU count)")
     p.add_argument("--mode", choices=tuple(SERVERS), default="seed", help="seed (the page), fixed or echo")
+    p.add_argument("--buffer-size", type=_positive, metavar="BYTES",
+                   help=f"bytes one receive asks for: the StateObject's buffer (default {BUFFER_SIZE}, the page's)")
     p.add_argument("--trace", metavar="FILE", type=_writable_file,
                    help="write the trace here as the server runs (Chrome trace JSON, array form: "
                         "readable even if the process is killed)")
@@ -315,6 +318,8 @@ def _cmd_serve(args, parser) -> int:
         given = ", ".join("--" + name.replace("_", "-") for name in limits)
         parser.error(f"{given}: the seed server is the page's and has no limits; use --mode fixed or echo")
     args.server_options = limits
+    if args.buffer_size is not None:
+        args.server_options["buffer_size"] = args.buffer_size
     warning = exposure_warning(args.host)
     if warning is not None:
         print(f"sockdemo serve: warning: {warning}", file=sys.stderr)

@@ -158,27 +158,45 @@ class Simulation:
             return self._ready.popleft()
         if thread is not None and not self.choose:
             raise ValueError("choosing the next thread needs Simulation(..., choose=True)")
+        if thread is None:
+            self._perform(self._no_event_yet)
+            return self._ready.popleft() if self._ready else None
         k = self.kernel
-        while not k.closed:
-            if self.runtime.stopping:
-                self._finish("stopped")
-                break
-            entry = k.pop_named(thread) if thread is not None else k.pop_next()
-            if entry is None:
-                self._finish()
-                break
+        if k.closed:
+            return None
+        if self.runtime.stopping:
+            self._finish("stopped")
+        else:
+            entry = k.pop_named(thread)
             try:
                 k.perform(entry)
             except BaseException:
                 self.close()
                 raise
-            if thread is not None and k.peek() is None:
+            if k.peek() is None:
                 self._finish()  # the learner's last choice ended the run: say how, now
-            if self._ready:
-                return self._ready.popleft()
-            if thread is not None:
-                return None
         return self._ready.popleft() if self._ready else None
+
+    def _no_event_yet(self) -> bool:
+        return not self._ready
+
+    def _perform(self, keep_going) -> None:
+        """Let the seeded scheduler perform entries while ``keep_going()`` says so
+        (asked before each; a stop is asked too); then, with no event to hand
+        out, end the run if it stopped or nothing is left to do."""
+        k = self.kernel
+        if k.closed:
+            return
+        try:
+            k.run(lambda: keep_going() and not self.runtime.stopping)
+        except BaseException:
+            self.close()
+            raise
+        if not self._ready:
+            if self.runtime.stopping:
+                self._finish("stopped")
+            elif k.peek() is None:
+                self._finish()
 
     def replay(self, choices) -> list[Event]:
         """Run the threads named in ``choices`` one step each, in order (needs
@@ -215,22 +233,50 @@ class Simulation:
         return performed
 
     def run(self, until: Optional[int] = None, max_events: int = MAX_EVENTS) -> Result:
-        """Run to the end (or to virtual time ``until``, microseconds); return the result."""
+        """Run to the end (or to virtual time ``until``, microseconds); return the result.
+
+        The same run as ``step()`` called over and over: an entry is performed
+        once the events before it are handed out, ``max_events`` counts those,
+        and ``until`` is looked at before each step (a step runs to its first
+        event). The kernel is only asked to stop where one of those could."""
+        ready, k = self._ready, self.kernel
         n = 0
         while n < max_events:
-            if until is not None and not self._ready:
+            if ready:
+                ready.popleft()
+                n += 1
+                continue
+            if k.closed:
+                break
+            if until is not None:
                 nxt = self.peek()
                 if nxt is not None and nxt.t > until:
                     break
-            if self.step() is None and (self.kernel.closed or self.peek() is None):
-                break
-            n += 1
+            self._perform(self._steps_until(until, max_events - n))
         else:
             self.result = self._analyse("running", f"stopped after {max_events} events (max_events)")
             return self.result
-        if self.result is None or not self.kernel.closed:
+        if self.result is None or not k.closed:
             self.result = self._analyse("running", None)
         return self.result
+
+    def _steps_until(self, until: Optional[int], room: int):
+        """``run``'s question before each entry: go on? Where ``step()`` would
+        return (the last entry gave events), stop once ``room`` events are
+        waiting or the next entry is later than ``until``."""
+        ready, k = self._ready, self.kernel
+        seen = 0
+
+        def keep_going() -> bool:
+            nonlocal seen
+            if len(ready) == seen:
+                return True    # inside a step: it runs to its first event
+            seen = len(ready)
+            if seen >= room:
+                return False
+            nxt = None if until is None else k.peek()
+            return nxt is None or nxt.time <= until
+        return keep_going
 
     def close(self) -> None:
         """Stop every simulated thread and join them all; idempotent."""
