@@ -183,7 +183,7 @@ class Trace:
 
     def dumps(self) -> str:
         """The file's text: one trace event a line, so simulated traces diff well."""
-        return chrome.dumps(self.to_chrome())
+        return chrome.dumps(self.events, self.meta)
 
     def save(self, path) -> None:
         """Write the trace to ``path`` through a temporary file renamed into place,

@@ -61,8 +61,8 @@ class TraceStream:
         self.path = path
         self.flush_every = flush_every
         self.meta: dict = dict(meta or {})
-        self.events = 0                 # handed to the writer so far
-        self._batches: list = []        # (first seq, clock origin, records) handed over, not yet sent
+        self.events = 0                 # handed over so far
+        self._batches: list = []        # frames of the batches handed over, not yet sent
         self._source = None             # the tracer it is subscribed to, set by the tracer
         self._file = open(path, "wb")
         self._writer: Optional[subprocess.Popen] = None
@@ -101,8 +101,11 @@ class TraceStream:
             pass   # the writer died (it said why on stderr): the run goes on untraced
 
     def _receive(self, first: int, records: list, t0) -> bool:
-        """The tracer's hand-over (see Tracer.subscribe): kept for the next send."""
-        self._batches.append((first, t0, records))
+        """The tracer's hand-over (see Tracer.subscribe): packed at once, so a
+        writer that is behind costs a few dozen bytes an event, and kept for the
+        next send."""
+        self._batches.append(marshal.dumps((first, t0, pack(records))))
+        self.events += len(records)
         return True
 
     def _send_taken(self) -> None:
@@ -119,9 +122,8 @@ class TraceStream:
             if not self._headed:   # meta as it is by the first event (a handle names its server first)
                 self._headed = True
                 self._send(marshal.dumps(self.meta))
-            for first, t0, records in taken:
-                self._send(marshal.dumps((first, t0, pack(records))))
-                self.events += len(records)
+            for frame in taken:
+                self._send(frame)
 
     def close(self) -> None:
         """Write the rest and close the file with its ``]``; idempotent."""
@@ -169,8 +171,7 @@ def write_frames(source, out) -> None:
             break
         else:
             first, t0, packed = frame
-            lines = [chrome.dumps_entry(entry) for ev in events_of(first, t0, unpack(packed))
-                     for entry in entries.of(ev)]
+            lines = [line for ev in events_of(first, t0, unpack(packed)) for line in entries.of(ev)]
             if lines:
                 out.write(",\n" + ",\n".join(lines))
         out.flush()
@@ -181,6 +182,10 @@ def _writer_main() -> None:
     # after the server has sent it everything, not at the signal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()   # it makes JSON of plain data, no cycles: nothing for the collector to find
+    # Behind the server and its clients when the CPUs are busy: a burst of
+    # events is written a little later (it waits, packed, in the pipe and in
+    # the server's TraceStream) rather than slowing what it records.
+    os.nice(10)
     # Off the server's CPU, when the server was kept on some of them (serve
     # keeps it on one, and this process inherited that): else the writer would
     # take its turns on the very CPU the server's threads share.
