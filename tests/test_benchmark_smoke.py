@@ -46,3 +46,13 @@ def test_a_baseline_checkout_runs_as_a_peer(monkeypatch, tmp_path):
     assert bench_servers.available("baseline")
     results = bench_servers.bench_server("baseline", TINY[:1], str(tmp_path), warmup=False)
     assert results["A"]["ok"] and results["A"]["exit_status"] == 0, results
+
+
+def test_the_memory_figures_are_measured_on_a_tiny_run(tmp_path):
+    # Only that each figure is measured and made of what it says; its size is the benchmark's business.
+    trace = bench_servers.trace_bytes_per_event(TINY[0])
+    assert trace["errors"] == [] and trace["events"] > 20 * TINY[0].clients, trace
+    assert 0 < trace["per_event"] == trace["bytes"] / trace["events"]
+    idle = bench_servers.idle_connections_rss(str(tmp_path), 50)
+    assert idle["accepted"] == idle["connections"] == 50, idle
+    assert idle["rss"] > 0 and idle["ok"], idle
