@@ -31,6 +31,7 @@ handed them over (``Tracer.subscribe``), then ``None`` for the end.
 """
 from __future__ import annotations
 
+import fcntl
 import gc
 import marshal
 import os
@@ -50,6 +51,7 @@ __all__ = ["TraceStream", "FLUSH_EVERY"]
 
 FLUSH_EVERY = 0.2   # seconds between the taker's visits: the most a killed process loses
 CLOSE_TIMEOUT = 120.0   # seconds the writer may take to write what is left at close
+PIPE_SIZE = 2**20       # bytes the pipe to the writer holds (Linux; else the system's default)
 # The folder holding the sockdemo package, so the writer imports this very copy.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _LENGTH = struct.Struct("<I")   # a frame's length, before its bytes
@@ -85,6 +87,11 @@ class TraceStream:
                                             stdout=self._file, env=env)
         finally:
             self._file.close()   # the writer's now (or nobody's)
+        if hasattr(fcntl, "F_SETPIPE_SZ"):   # room for a burst, so the sender seldom waits for the writer
+            try:
+                fcntl.fcntl(self._writer.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass   # over this system's limit for a pipe: the default will do
         self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
         self._thread.start()
         return self
@@ -93,9 +100,11 @@ class TraceStream:
         while not self._stop.wait(self.flush_every):
             self._send_taken()
 
-    def _send(self, data: bytes) -> None:  # holds the lock
+    def _send(self, *frames: bytes) -> None:  # holds the lock
+        """Write frames to the writer in one go: a visit costs one system call
+        (and one wait for the GIL after it), not one a batch."""
         try:
-            self._writer.stdin.write(_LENGTH.pack(len(data)) + data)
+            self._writer.stdin.write(b"".join(_LENGTH.pack(len(data)) + data for data in frames))
             self._writer.stdin.flush()
         except (BrokenPipeError, ValueError):
             pass   # the writer died (it said why on stderr): the run goes on untraced
@@ -121,9 +130,8 @@ class TraceStream:
             del batches[:n]   # a hand-over only ever appends at the end: these n are ours
             if not self._headed:   # meta as it is by the first event (a handle names its server first)
                 self._headed = True
-                self._send(marshal.dumps(self.meta))
-            for frame in taken:
-                self._send(frame)
+                taken.insert(0, marshal.dumps(self.meta))
+            self._send(*taken)
 
     def close(self) -> None:
         """Write the rest and close the file with its ``]``; idempotent."""

@@ -60,7 +60,7 @@ from .text import describe_error
 __all__ = ["Tracer", "Hook", "wait_for_events", "HAND_OVER"]
 
 Hook = Callable[[Event], None]
-HAND_OVER = 4096   # records the log holds before it is handed over to the recorders
+HAND_OVER = 256   # records the log holds before it is handed over to the recorders
 
 _make_event = Event.make
 # Each thread's name, read at its first event and kept: a thread-local
