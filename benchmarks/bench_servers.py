@@ -31,6 +31,14 @@ interleaved (one rotation per repetition), each on a fresh process with a
 warm-up, and the median of the repetitions is reported, with the CPU time of
 the server and of the driver (2 cores: the driver's CPU competes with the
 server's, so it is shown to prove it is not the bottleneck).
+
+Then two memory figures (`--no-memory` skips them):
+
+- bytes a trace holds per event: a seed server traced in memory (a `Trace`,
+  as a notebook's handle keeps it) in this process, load A driven at it;
+  tracemalloc counts what the trace's store holds once the run is over;
+- 10,000 idle connections (1,000 with --quick) opened to `serve --mode seed
+  --pool 4 --trace FILE` and held: the server's VmRSS, against 100 MB.
 """
 
 import argparse
@@ -38,6 +46,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -51,6 +60,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 from oracle import mono  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -64,6 +74,7 @@ BULK_BUFFER = 64 * 1024
 # The fixed server's max_message (1 MiB by default) raised past load C's message.
 BULK_MAX_MESSAGE = 1 << 30
 READ_RE = re.compile(r"^Read (\d+) bytes from socket\. ?$")
+IDLE_RSS_LIMIT = 100 * 2**20   # what 10,000 idle connections may cost the server, in bytes
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -362,6 +373,7 @@ class Console:
                     pending = int(m.group(1))
                 elif line == "Waiting for a connection...":
                     self.waiting += 1
+                    self.cond.notify_all()
                 else:
                     self.other.append(line[:300])
         with self.cond:
@@ -380,10 +392,16 @@ class Console:
 
 
 def cpu_seconds(pid):
+    """CPU time of `pid` and of its live child processes (a traced seed server's
+    trace writer works in one), so a server's cost counts wherever it runs."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(cpu_seconds(int(child)) for child in f.read().split())
+        return total
     except (OSError, IndexError, ValueError):
         return float("nan")
 
@@ -400,9 +418,11 @@ def machine_busy():
 
 
 class Server:
-    def __init__(self, name, workdir):
+    def __init__(self, name, workdir, extra=(), preexec_fn=None):
+        """`extra`: more arguments for our own servers' command line."""
         self.name = name
         self.workdir = workdir
+        self.extra, self.preexec_fn = list(extra), preexec_fn
         self.proc = None
         self.port = None
         self.console = None
@@ -422,11 +442,13 @@ class Server:
                 if self.name != "untraced":
                     trace = Path(self.workdir) / f"{self.name}-trace-{time.monotonic_ns()}.json"
                     argv += ["--trace", str(trace)]
+                argv += self.extra
             else:
                 argv = [sys.executable, str(HERE / "peers.py"), self.name,
                         "--port", "0", "--backlog", "128"]
             self.proc = subprocess.Popen(argv, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         preexec_fn=self.preexec_fn)
             try:
                 self.port, _ = mono.read_bound_port(self.proc.stdout, timeout=30)
             except BaseException:
@@ -528,6 +550,89 @@ def bench_server(name, loads, workdir, procs=1, driver="select", warmup=True):
     return out
 
 
+# -- memory ----------------------------------------------------------------------
+
+def trace_bytes_per_event(load):
+    """Bytes an in-memory `Trace` holds per event after a seed server's run of `load`.
+
+    The server runs in this process (a handle, as a notebook starts it), with
+    tracemalloc on; once it has stopped, everything it recorded has been
+    handed to its trace, and what the trace module allocated and still holds
+    is the trace's store. Counted before anything reads the trace (reading
+    makes an `Event` of each record, which is the reader's memory)."""
+    import tracemalloc
+
+    from sockdemo.lab.handle import start_server
+    tracemalloc.start()
+    try:
+        handle = start_server("seed", port=0, backlog=128, console_history=0)
+        try:
+            stats = run_load(handle.port, load, tag=1)
+        finally:
+            handle.stop()
+        snapshot = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size for stat in snapshot.filter_traces(
+        [tracemalloc.Filter(True, str(ROOT / "sockdemo" / "trace" / "*"))]).statistics("filename"))
+    events = len(handle.trace)
+    return dict(events=events, bytes=held, per_event=held / max(events, 1), errors=stats["errors"][:3])
+
+
+def _more_files():
+    """In a server's child process: as many open files as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def vm_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def idle_connections_rss(workdir, count, timeout=120.0):
+    """Open `count` connections to a traced `serve --mode seed --pool 4` and hold
+    them, sending nothing; once the server has accepted them all, its VmRSS."""
+    _more_files()   # this process holds the client ends
+    server = Server("seed", workdir, extra=["--pool", "4", "--backlog", "4096"],
+                    preexec_fn=_more_files).start()
+    clients = []
+    try:
+        base = vm_rss(server.proc.pid)
+        deadline = time.monotonic() + timeout
+        for _ in range(count):
+            sock = socket.create_connection((HOST, server.port), timeout=max(deadline - time.monotonic(), 1))
+            clients.append(sock)
+        # Each accept prints a `Waiting` line, one more than the connections accepted.
+        with server.console.cond:
+            while server.console.waiting <= count and not server.console.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                server.console.cond.wait(left)
+            accepted = server.console.waiting - 1
+        rss = vm_rss(server.proc.pid)
+    finally:
+        for sock in clients:
+            sock.close()
+        server.stop()
+    return dict(connections=count, accepted=accepted, rss=rss, rss_at_start=base,
+                per_connection=(rss - base) / max(accepted, 1), ok=accepted == count and rss < IDLE_RSS_LIMIT)
+
+
+def memory_report(quick, workdir):
+    load = full_loads()[0] if not quick else quick_loads()[0]
+    trace = trace_bytes_per_event(load)
+    idle = idle_connections_rss(workdir, 1000 if quick else 10_000)
+    lines = [f"trace in memory: {trace['bytes']:,} bytes for {trace['events']:,} events of load "
+             f"{load.name} = {trace['per_event']:.0f} bytes/event (goal <= 150)",
+             f"idle connections: {idle['accepted']:,} of {idle['connections']:,} held by serve --pool 4 "
+             f"--trace: VmRSS {idle['rss'] / 2**20:.1f} MB ({idle['rss_at_start'] / 2**20:.1f} MB at start, "
+             f"{idle['per_connection'] / 1024:.1f} KiB a connection; limit {IDLE_RSS_LIMIT / 2**20:.0f} MB): "
+             + ("ok" if idle["ok"] else "NOT OK")]
+    return dict(trace=trace, idle=idle), "\n".join(lines)
+
+
 # -- main ----------------------------------------------------------------------
 
 def available(name):
@@ -590,7 +695,7 @@ def format_table(summary, names):
             lines.append(f"seed/{other:<10} " + ("   ".join(parts) or "n/a"))
     lines.append("")
     lines.append("srvCPU/drvCPU: CPU seconds per wall second (1 core = 100%; 2 cores here "
-                 f"= {os.cpu_count()}).")
+                 f"= {os.cpu_count()}); srvCPU counts the server's child processes too.")
     return "\n".join(lines)
 
 
@@ -627,6 +732,8 @@ def main(argv=None):
                         help="driver processes sharing the 8 concurrent clients (default 1)")
     parser.add_argument("--baseline", metavar="DIR",
                         help="also run the seed server of the checkout in DIR, as 'baseline'")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory figures (bytes per trace event, 10,000 idle connections)")
     args = parser.parse_args(argv)
     if args.baseline:
         SOCKDEMO_ROOTS["baseline"] = Path(args.baseline).resolve()
@@ -675,12 +782,16 @@ def main(argv=None):
                           f"drain {r['drain_util']:.0%} others {r['foreign_util']:.0%}{flag}",
                           file=sys.stderr, flush=True)
 
+        memory, memory_text = (None, "") if args.no_memory else memory_report(args.quick, workdir)
+
     summary = summarize(runs, loads)
     bulk = [name for name in names if name in BULK_SERVERS]
     if len(bulk) < len(names):
         print(format_table(summary, [name for name in names if name not in bulk]))
     if bulk:
         print(format_bulk(summary, bulk, next(lo for lo in loads if lo.name == BULK_LOAD)))
+    if memory_text:
+        print("\n" + memory_text)
     if failures:
         print("\nfailures: " + json.dumps(failures, indent=1))
     if args.json:
@@ -688,9 +799,10 @@ def main(argv=None):
                                driver=args.driver, driver_procs=args.driver_procs, quick=args.quick,
                                python=sys.version.split()[0], platform=platform.platform(),
                                cpus=os.cpu_count(), skipped=skipped),
-                   summary=summary, runs=runs, failures=failures)
+                   summary=summary, runs=runs, failures=failures, memory=memory)
         Path(args.json).write_text(json.dumps(doc, indent=1))
-    ok = not failures and all(s.get("ok") for per in summary.values() for s in per.values())
+    ok = (not failures and all(s.get("ok") for per in summary.values() for s in per.values())
+          and (memory is None or memory["idle"]["ok"]))
     return 0 if ok else 1
 
 

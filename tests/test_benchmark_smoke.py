@@ -61,3 +61,13 @@ def test_one_big_message_reaches_fixed_and_the_raw_loop(tmp_path):
         runs[name] = [results]
     summary = bench_servers.summarize(runs, [bulk])
     assert "fixed/raw" in bench_servers.format_bulk(summary, list(runs), bulk)
+
+
+def test_the_memory_figures_are_measured_on_a_tiny_run(tmp_path):
+    # Only that each figure is measured and made of what it says; its size is the benchmark's business.
+    trace = bench_servers.trace_bytes_per_event(TINY[0])
+    assert trace["errors"] == [] and trace["events"] > 20 * TINY[0].clients, trace
+    assert 0 < trace["per_event"] == trace["bytes"] / trace["events"]
+    idle = bench_servers.idle_connections_rss(str(tmp_path), 50)
+    assert idle["accepted"] == idle["connections"] == 50, idle
+    assert idle["rss"] > 0 and idle["ok"], idle

@@ -241,7 +241,7 @@ def test_conveniences(trace):
 
 @pytest.mark.parametrize("clock", ["wall", "custom"])
 def test_tracer_integration_records_in_seq_order(clock):
-    # The wall clock takes the recorders' lock-free path, a custom clock the locked one.
+    # Both clocks: the wall clock is logged raw and made µs when read, a custom one is µs already.
     ticks = iter(range(10**6))
     tracer = Tracer() if clock == "wall" else Tracer(lambda: next(ticks))
     trace = tracer.subscribe(Trace())

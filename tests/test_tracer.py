@@ -226,3 +226,32 @@ def test_emit_as_names_the_thread_it_is_told():
     tracer.emit_as("pool-3", "callback_end", 2, None, {"cut": True})
     [event] = seen
     assert (event.thread, event.conn, event["cut"]) == ("pool-3", 2, True)
+
+
+def test_a_hook_and_a_trace_number_the_same_events_alike_across_hand_overs():
+    # A hook gets its event's seq at once; a trace learns it from the log when it is
+    # handed over. Subscribed midway, under two threads and many hand-overs, they agree.
+    from sockdemo.trace.recording import Trace
+    from sockdemo.trace.tracer import HAND_OVER
+    tracer = Tracer()
+    trace = tracer.subscribe(Trace())
+    seen = []
+    subscribed = threading.Event()
+
+    def work(n):
+        for i in range(3 * HAND_OVER):
+            if n == 1 and i == HAND_OVER:
+                tracer.subscribe(seen.append)
+                subscribed.set()
+            tracer.emit("chunk", n, i, data="x")
+
+    threads = [threading.Thread(target=work, args=(n,), name=f"pool-{n}") for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert subscribed.is_set() and not any(t.is_alive() for t in threads)
+    events = trace.events
+    assert [e.seq for e in events] == list(range(1, 6 * HAND_OVER + 1))
+    by_seq = {e.seq: e for e in events}
+    assert seen and all(by_seq[e.seq] == e for e in seen)

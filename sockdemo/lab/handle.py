@@ -100,7 +100,7 @@ class ServerHandle(BackgroundServer):
         self.runtime = RealRuntime(pool=pool, inject=inject, dotnet=dotnet, unhandled=unhandled,
                                    sink=sink, on_unhandled=on_unhandled or self._warn,
                                    console_history=console_history)
-        self.trace = trace if hasattr(trace, "_records") else Trace()
+        self.trace = trace if hasattr(trace, "_receive") else Trace()
         self.trace.name_server(server)
         if trace is not False:
             self.runtime.tracer.subscribe(self.trace)

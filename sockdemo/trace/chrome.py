@@ -26,7 +26,7 @@ October 2025), which is written too, for it and for ``chrome://tracing``.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from . import kinds
 from .events import Event
@@ -44,6 +44,11 @@ PID = 1
 _FIELDS = ("conn", "nbytes", "seq")
 _RESERVED = frozenset(_FIELDS + ("info",))
 _SEPARATORS = (",", ":")
+_encode = json.JSONEncoder(sort_keys=True, separators=_SEPARATORS, ensure_ascii=False).encode
+_json_string = json.encoder.encode_basestring   # what _encode writes a str with (C where there is C)
+_SORTED: dict = {}     # an object's keys, as given -> in sorted order (objects of a few shapes recur)
+_LAYOUTS: dict = {}    # a payload's keys, as given -> its args' layout (``_layout``)
+_MAX_SHAPES = 10_000   # shapes kept at most, each (the rest are worked out each time)
 
 
 def plain(value: Any) -> Any:
@@ -58,14 +63,70 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _args(ev: Event) -> dict:
-    args = {"conn": ev.conn, "nbytes": ev.nbytes, "seq": ev.seq}
-    clashing = {}
-    for k, v in ev.info.items():
-        (clashing if k in _RESERVED else args)[k] = v
-    if clashing:
-        args["info"] = clashing
-    return args
+def _args(ev: Event) -> str:
+    """The entry's ``args``, as JSON text (``_json``'s): the fields, then the
+    payload, keys sorted. A payload's keys come in a few shapes, one for each
+    place that emits, so each shape's sorted layout is worked out once."""
+    info = ev.info
+    layout = _LAYOUTS.get(tuple(info)) or _layout(info)
+    if layout is None:   # a key that clashes with a field's, or that is no string
+        args = {"conn": ev.conn, "nbytes": ev.nbytes, "seq": ev.seq}
+        clashing = {}
+        for k, v in info.items():
+            (clashing if k in _RESERVED else args)[k] = v
+        if clashing:
+            args["info"] = clashing
+        return _json(args)
+    template, order = layout
+    values = (ev.conn, ev.nbytes, ev.seq, *info.values())
+    return template % tuple([_WRITERS.get(type(v), _json)(v) for v in map(values.__getitem__, order)])
+
+
+def _layout(info: Mapping) -> Optional[tuple]:
+    """``(template, order)`` for a payload of ``info``'s keys: the args' JSON
+    with a ``%s`` a value, and where each value is in (conn, nbytes, seq,
+    *info.values()); kept while there is room. None for a key that is no
+    string or clashes with a field's."""
+    keys = tuple(info)
+    if not all(type(k) is str for k in keys) or _RESERVED.intersection(keys):
+        return None
+    names = sorted(enumerate(_FIELDS + keys), key=lambda item: item[1])
+    template = "{" + ",".join(_json_string(name).replace("%", "%%") + ":%s" for _, name in names) + "}"
+    layout = (template, [i for i, _ in names])
+    if len(_LAYOUTS) < _MAX_SHAPES:
+        _LAYOUTS[keys] = layout
+    return layout
+
+
+def _json(value: Any) -> str:
+    """``value`` as ``dumps_entry`` writes it, to the byte. The values an event
+    carries are written here, without the generic encoder: its sorting of every
+    object's keys and its setting up for each call were most of the time a
+    streamed trace took; anything else goes to it."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is dict:
+        order = _SORTED.get(tuple(value)) or _sorted_keys(value)
+        if order is not None:
+            return "{" + ",".join([_json_string(k) + ":" + _json(value[k]) for k in order]) + "}"
+    return _encode(value)
+
+
+def _sorted_keys(obj: dict) -> Optional[list]:
+    """``obj``'s keys in sorted order, kept for its shape while there is room;
+    None when they are not all strings (the generic encoder knows what to do)."""
+    keys = tuple(obj)
+    if not all(type(k) is str for k in keys):
+        return None
+    order = sorted(keys)
+    if len(_SORTED) < _MAX_SHAPES:
+        _SORTED[keys] = order
+    return order
 
 
 def _from_args(args: Mapping, kind: str, t: int, thread: str) -> Event:
@@ -75,6 +136,12 @@ def _from_args(args: Mapping, kind: str, t: int, thread: str) -> Event:
     if not isinstance(seq, int) or isinstance(seq, bool):
         raise ValueError(f"event {kind!r} at ts={t} has no integer args.seq")
     return Event(seq, t, kind, thread, args.get("conn"), args.get("nbytes"), info)
+
+
+# How _json writes the scalars, by type, called straight from a comprehension:
+# each a C function, no Python frame a value. Anything else goes to _json.
+_WRITERS = {str: _json_string, int: int.__repr__, type(None): "null".format,
+            bool: {True: "true", False: "false"}.__getitem__}
 
 
 def lane_tid(name: str, others: int) -> int:
@@ -110,31 +177,33 @@ class Entries:
                 {"args": {"format": FORMAT, "version": VERSION, "meta": self.meta}, "name": META,
                  "ph": "M", "pid": PID, "tid": 0}]
 
-    def of(self, ev: Event) -> list[dict]:
+    def of(self, ev: Event) -> list[str]:
+        """The entries of one event, each as a line of the file (``dumps_entry``'s text)."""
         out = []
         tid = self.tids.get(ev.thread)
         if tid is None:
             tid = self.tids[ev.thread] = lane_tid(ev.thread, self._others)
             self._others += tid >= 1_000 and tid < 100_000
-            out += [{"args": {"name": ev.thread}, "name": "thread_name", "ph": "M", "pid": PID, "tid": tid},
-                    {"args": {"sort_index": tid}, "name": "thread_sort_index", "ph": "M", "pid": PID,
-                     "tid": tid}]
-        base = {"args": _args(ev), "pid": PID, "tid": tid, "ts": ev.t}
+            out += [dumps_entry({"args": {"name": ev.thread}, "name": "thread_name", "ph": "M",
+                                 "pid": PID, "tid": tid}),
+                    dumps_entry({"args": {"sort_index": tid}, "name": "thread_sort_index", "ph": "M",
+                                 "pid": PID, "tid": tid})]
+        # Each line spells out its keys in sorted order, as dumps_entry sorts them.
+        where = f'"pid":{PID},"tid":{tid},"ts":{_json(ev.t)}}}'
         op_id = ev.info.get("id")
-        if ev.kind == kinds.CALLBACK_START:
-            out.append({**base, "cat": "callback", "name": str(ev.info.get("name", "callback")), "ph": "B"})
-            flow = self._flows.pop(op_id, None)
+        if ev.kind in (kinds.CALLBACK_START, kinds.CALLBACK_END):
+            phase = "B" if ev.kind == kinds.CALLBACK_START else "E"
+            out.append(f'{{"args":{_args(ev)},"cat":"callback",'
+                       f'"name":{_json(str(ev.info.get("name", "callback")))},"ph":"{phase}",{where}')
+            flow = self._flows.pop(op_id, None) if phase == "B" else None
             if flow is not None:  # s and f must share id, cat and name for the viewer to join them
-                out.append({"bp": "e", "cat": "flow", "id": op_id, "name": flow, "ph": "f",
-                            "pid": PID, "tid": tid, "ts": ev.t})
-        elif ev.kind == kinds.CALLBACK_END:
-            out.append({**base, "cat": "callback", "name": str(ev.info.get("name", "callback")), "ph": "E"})
+                out.append(f'{{"bp":"e","cat":"flow","id":{_json(op_id)},"name":{_json(flow)},"ph":"f",{where}')
         else:
-            out.append({**base, "cat": "sockdemo", "name": ev.kind, "ph": "i", "s": "t"})
+            out.append(f'{{"args":{_args(ev)},"cat":"sockdemo","name":{_json(ev.kind)},"ph":"i","pid":{PID},'
+                       f'"s":"t","tid":{tid},"ts":{_json(ev.t)}}}')
             if ev.kind == kinds.BEGIN and op_id is not None and ev.info.get("callback", True):
                 flow = self._flows[op_id] = f"begin_{ev.info.get('op', '')}"
-                out.append({"cat": "flow", "id": op_id, "name": flow, "ph": "s", "pid": PID, "tid": tid,
-                            "ts": ev.t})
+                out.append(f'{{"cat":"flow","id":{_json(op_id)},"name":{_json(flow)},"ph":"s",{where}')
                 if len(self._flows) > MAX_OPEN_FLOWS:  # begins whose callback never ran: forget the oldest
                     del self._flows[next(iter(self._flows))]
         return out
@@ -142,13 +211,7 @@ class Entries:
 
 def to_chrome(events: list[Event], meta: Mapping) -> dict:
     """The Chrome trace of ``events`` (in seq order), with ``meta`` beside them."""
-    entries = Entries(meta)
-    out = entries.head()
-    for ev in events:
-        out += entries.of(ev)
-    return {"displayTimeUnit": "ms",
-            "otherData": {"format": FORMAT, "version": VERSION, "events": len(events), "clock": "us"},
-            "traceEvents": out}
+    return json.loads(dumps(events, meta))
 
 
 def from_chrome(data: Any) -> tuple[list[Event], dict]:
@@ -218,12 +281,16 @@ def parse(text: str) -> Any:
 
 def dumps_entry(entry: dict) -> str:
     """One trace entry as one line of the file: keys sorted, so simulated traces diff well."""
-    return json.dumps(entry, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False)
+    return _encode(entry)
 
 
-def dumps(data: dict) -> str:
-    """The file's text: one trace event a line, keys sorted, so simulated traces diff well."""
-    head = {k: v for k, v in data.items() if k != "traceEvents"}
-    lines = [dumps_entry(e) for e in data["traceEvents"]]
-    text = dumps_entry(head)
-    return text[:-1] + ',"traceEvents":[\n' + ",\n".join(lines) + "\n]}\n"
+def dumps(events: list[Event], meta: Mapping) -> str:
+    """The file's text of ``events`` (in seq order) and ``meta``: one trace event a
+    line, keys sorted, so simulated traces diff well."""
+    entries = Entries(meta)
+    lines = [dumps_entry(e) for e in entries.head()]
+    for ev in events:
+        lines += entries.of(ev)
+    head = dumps_entry({"displayTimeUnit": "ms",
+                        "otherData": {"format": FORMAT, "version": VERSION, "events": len(events), "clock": "us"}})
+    return head[:-1] + ',"traceEvents":[\n' + ",\n".join(lines) + "\n]}\n"

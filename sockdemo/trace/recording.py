@@ -1,11 +1,13 @@
 """The trace: every event of a run, in order, never rewritten; saved as a Chrome trace.
 
 Mirrors no .NET type; it is the recording a profiler keeps. A ``Trace`` is a
-tracer's *recorder*: subscribed, it has each event appended to it as a plain
-tuple, and builds the ``Event`` records, in ``seq`` order, only when someone
-reads it. Recording is then an append, which is what lets a traced server
-keep its pace. Called with an ``Event`` (``trace(event)``), it records that
-too, provided it comes after every event recorded so far.
+tracer's *recorder*: subscribed, it is handed the tracer's raw records in
+batches and keeps each batch packed (``pack``: marshal bytes, a few dozen a
+record, where a record as tuples and dicts would take several hundred), and
+builds the ``Event`` records, in ``seq`` order, only when someone reads it.
+Recording is then an append, which is what lets a traced server keep its
+pace. Called with an ``Event`` (``trace(event)``), it records that too,
+provided it comes after every event recorded so far.
 
 A trace only grows at its end, and an event, once recorded, stays as it was:
 a reader that has seen the first k events (the stepper, a live picture) never
@@ -26,6 +28,7 @@ program's source through the paths in its debug info.
 from __future__ import annotations
 
 import dataclasses
+import marshal
 import os
 import stat
 import threading
@@ -37,7 +40,7 @@ from .events import Event
 from .join import join_conns
 from .text import dotted_name
 
-__all__ = ["Trace", "to_event"]
+__all__ = ["Trace", "events_of", "to_event", "pack", "unpack"]
 
 _SCALARS = frozenset((str, int, float, bool, type(None), list))
 MAX_EVENTS = 1_000_000   # what an in-memory trace keeps at most, by default
@@ -50,12 +53,12 @@ class Trace:
                  max_events: Optional[int] = MAX_EVENTS):
         """``max_events``: the most a trace recorded by a tracer keeps (None: no
         cap); past it, it records nothing more and says so (``truncated_at``)."""
-        # What a tracer appends, one plain tuple per event (see Tracer.subscribe);
-        # turned into Events only when someone reads the trace.
-        self._records: list[tuple] = []
+        # What the tracer handed over, packed: (first seq, clock origin, count,
+        # bytes) a batch (see Tracer.subscribe); turned into Events when read.
+        self._packed: list[tuple] = []
+        self._source = None              # the tracer it is subscribed to, set by the tracer
         self.max_events = max_events
-        if max_events is not None:
-            self._room = max_events     # how many more records the tracer may append
+        self._room = max_events          # how many more events it may keep (None: no cap)
         self.truncated_at: Optional[int] = (meta or {}).get("truncated_at")
         self._events: list[Event] = []
         self._taking = threading.Lock()
@@ -69,26 +72,42 @@ class Trace:
     def name_server(self, server_class: type) -> None:
         """Record which server class produced this run (its views find its source by it)."""
         self.meta["server"] = dotted_name(server_class)
+
     def __call__(self, ev: Event) -> None:
         """Record one Event (a hand-built one); it must come after every one recorded."""
+        events = self._take()
         with self._taking:
-            last = self._records[-1][0] if self._records else (
-                self._events[-1].seq if self._events else None)
-            if last is not None and ev.seq <= last:
-                raise ValueError(f"event seq {ev.seq} after seq {last}: a Trace only grows at its end")
-            self._records.append((ev.seq, ev.t, ev.kind, ev.thread, ev.conn, ev.nbytes, ev.info))
+            if events and ev.seq <= events[-1].seq:
+                raise ValueError(f"event seq {ev.seq} after seq {events[-1].seq}: "
+                                 "a Trace only grows at its end")
+            self._events.append(to_event((ev.seq, ev.t, ev.kind, ev.thread, ev.conn, ev.nbytes, ev.info)))
+            if self._room is not None:
+                self._room -= 1
+
+    def _receive(self, first: int, records: list, t0: Optional[int]) -> bool:
+        """The tracer's hand-over (see Tracer.subscribe): keep the batch packed,
+        up to the cap; False once at the cap, to be unsubscribed."""
+        with self._taking:
+            room = self._room
+            kept = records if room is None or len(records) <= room else records[:room]
+            if kept:
+                self._packed.append((first, t0, pack(kept)))
+                if room is not None:
+                    self._room = room - len(kept)
+            if kept is records:
+                return True
+        self._truncated(first + len(kept))
+        return False
 
     def _take(self) -> list[Event]:
-        """Turn the records appended so far into events; return the events."""
+        """Turn what was handed over so far into events; return the events."""
+        source = self._source
+        if source is not None:   # before our own lock: a hand-over takes the tracer's, then ours
+            source._hand_over()
         with self._taking:
-            records = self._records
-            n = len(records)
-            if n:
-                batch = records[:n]
-                del records[:n]  # a tracer may append meanwhile: only these n go
-                self._events.extend(map(to_event, batch))
-                if self.max_events is not None:
-                    self._room = self.max_events - len(self._events)
+            packed, self._packed = self._packed, []
+            for first, t0, data in packed:
+                self._events.extend(events_of(first, t0, unpack(data)))
             return self._events
 
     def _truncated(self, seq: int) -> None:
@@ -164,7 +183,7 @@ class Trace:
 
     def dumps(self) -> str:
         """The file's text: one trace event a line, so simulated traces diff well."""
-        return chrome.dumps(self.to_chrome())
+        return chrome.dumps(self.events, self.meta)
 
     def save(self, path) -> None:
         """Write the trace to ``path`` through a temporary file renamed into place,
@@ -201,6 +220,15 @@ class Trace:
             raise ValueError(f"{path}: not a sockdemo trace file: {exc}") from exc
 
 
+def events_of(first: int, t0: Optional[int], records: list) -> list[Event]:
+    """A batch of tracer records (see Tracer.subscribe) as Events: the first
+    is number ``first``; a clock is made µs since ``t0`` (None: it is µs)."""
+    if t0 is None:
+        return [to_event((first + i,) + record) for i, record in enumerate(records)]
+    return [to_event((first + i, (record[0] - t0) // 1000) + record[1:])
+            for i, record in enumerate(records)]
+
+
 def to_event(record: tuple) -> Event:
     """A tracer's record as an Event, its payload plain JSON data (see the module's note)."""
     ev = Event.make(*record)
@@ -208,3 +236,17 @@ def to_event(record: tuple) -> Event:
         if type(value) not in _SCALARS:
             return dataclasses.replace(ev, info=chrome.plain(dict(ev.info)))
     return ev
+
+
+def pack(records: list) -> bytes:
+    """Tracer records (see Tracer.subscribe) as marshal bytes, a few dozen a
+    record (``unpack`` gives them back). Marshal takes only plain data: a batch with a payload of other
+    objects has its payloads made plain first, as ``to_event`` would."""
+    try:
+        return marshal.dumps(records)
+    except ValueError:
+        return marshal.dumps([record[:5] + (chrome.plain(dict(record[5])),) for record in records])
+
+
+def unpack(data: bytes) -> list:
+    return marshal.loads(data)

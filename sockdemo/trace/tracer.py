@@ -4,9 +4,9 @@ Mirrors no .NET type; it is the instrumentation the page lacks. Shaped after
 trio's instruments:
 
 - free when unused: with nobody subscribed, ``emit`` returns at its first line;
-- *recorders* (a ``Trace``) are cheaper than hooks: each event is appended to
-  the recorder's list as a plain tuple, with no call and no object built, and
-  the recorder makes the Events when it is read;
+- *recorders* (a ``Trace``, a ``TraceStream``) cost one tuple and one list
+  append per event: the tracer keeps a *log* of raw records and hands it over
+  to them in batches (see below);
 - *hooks* are plain callables taking one ``Event``, called on the emitting
   thread and outside every lock, so a hook may write to the console, emit, or
   stop the server. An event emitted while this thread is delivering (by a
@@ -17,11 +17,28 @@ trio's instruments:
 
 The tracer only records: it never schedules, so who listens cannot change
 what a simulated run does (the runtimes' ``checkpoint`` is the scheduling
-point). Events are numbered from one counter, and each is appended to every
-recorder in the same step, so a recorder's list is always in ``seq`` order
-and only grows at its end. Hooks are called after that step, so two
-threads' events may reach a hook out of ``seq`` order; one thread's events
-reach every hook in that thread's order.
+point).
+
+The log. An event's number (``seq``) is its place in one list, the log: a
+record is appended to it in one step (``list.append`` is atomic), so the
+log is in ``seq`` order however threads interleave, with no lock and no
+counter, and every recorder sees the same numbers. A record is a plain tuple
+``(clock, kind, thread, conn, nbytes, info)``, the clock read raw (the wall
+clock's nanoseconds, or the ``clock_us`` given); ``seq`` and the time in µs
+are worked out when the records are read (``recording.events_of``). The log
+is handed over (``_hand_over``: each recorder's ``_receive``, then the log
+forgets them) when a recorder asks (a ``Trace`` being read, a stream's
+writer), when the listeners change (so a recorder gets exactly the events
+of its subscription), and every ``HAND_OVER`` records, so it never grows
+long. A hook needs its event's ``seq`` at once: while hooks listen, events
+are logged under the lock, which also orders each hand-over. The lock-free
+path reads the clock just before its append, so two threads' events a few
+µs apart may be logged in the other order than their times say; one
+thread's events are always in its own order, times included.
+
+Hooks are called after the append, so two threads' events may reach a hook
+out of ``seq`` order; one thread's events reach every hook in that thread's
+order.
 
 The thread's name is read at its first event and kept in a thread-local
 (rename a thread before it emits, not after): Python reuses thread idents once
@@ -30,7 +47,6 @@ world with threads of its own (the simulator's actors) passes ``thread_name``.
 """
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import deque
 from threading import current_thread
@@ -41,9 +57,10 @@ from . import kinds
 from .events import Event
 from .text import describe_error
 
-__all__ = ["Tracer", "Hook", "wait_for_events"]
+__all__ = ["Tracer", "Hook", "wait_for_events", "HAND_OVER"]
 
 Hook = Callable[[Event], None]
+HAND_OVER = 256   # records the log holds before it is handed over to the recorders
 
 _make_event = Event.make
 # Each thread's name, read at its first event and kept: a thread-local
@@ -64,19 +81,18 @@ class Tracer:
                  thread_name: Optional[Callable[[], str]] = None):
         """``clock_us`` gives each event's time in µs (by default the µs since
         this tracer was made); ``thread_name`` names the emitting thread."""
-        self._origin_ns = perf_counter_ns()
-        self._clock_us = self._wall_us if clock_us is None else clock_us
+        # The wall clock is read raw (one C call, no Python frame per event)
+        # and made µs since ``_t0`` when read; a given clock is µs already.
+        self._t0: Optional[int] = perf_counter_ns() if clock_us is None else None
+        self._clock = perf_counter_ns if clock_us is None else clock_us
         self._thread_name = thread_name or _real_thread_name
         self._hooks: tuple[Hook, ...] = ()
-        self._recorders: tuple = ()         # (recorder, its record list)
-        self._records: tuple[list, ...] = ()
+        self._recorders: tuple = ()
         self.hooks: tuple = ()  # everyone listening, hooks and recorders: empty means untraced
-        self._lock = threading.Lock()        # guards subscribing only; never held while delivering
-        # Numbering and recording are one step, so every record list is in
-        # seq order and only ever grows at its end (views rely on it). Held
-        # for a few bytecodes, never while a hook runs.
-        self._numbering = threading.Lock()
-        self._seqs = itertools.count(1)
+        # Guards subscribing, hand-overs and numbering for hooks; never held while a hook runs.
+        self._lock = threading.Lock()
+        self._log: list[tuple] = []     # records not yet handed over; the first one's seq is _first
+        self._first = 1
         self._delivering = threading.local()  # this thread's events waiting for the hooks
         self.closed = False
 
@@ -84,23 +100,25 @@ class Tracer:
         """The name this tracer gives the thread that calls it."""
         return self._thread_name()
 
-    def _wall_us(self) -> int:
-        return (perf_counter_ns() - self._origin_ns) // 1000
+    def time_us(self, clock: int) -> int:
+        """A record's clock reading as the event's time in µs."""
+        return clock if self._t0 is None else (clock - self._t0) // 1000
 
     # -- listeners -------------------------------------------------------------
 
     def subscribe(self, hook: Hook) -> Hook:
         """Add a hook (called with each Event) or a recorder: an object with a
-        ``_records`` list, such as a ``Trace``, to which each event is appended
-        as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``.
-
-        A recorder with a ``_room`` attribute (a ``Trace`` with a cap) holds at
-        most that many more records in its list: at the cap it is unsubscribed
-        and told with ``_truncated(seq)``, the first event it missed."""
+        ``_receive(first_seq, records, t0)`` method, such as a ``Trace``, which
+        is handed the records logged while it is subscribed, in order, in
+        batches (``recording.events_of`` turns a batch into events); it may
+        return False to be unsubscribed (a ``Trace`` at its cap). A recorder's
+        ``_source`` is set to this tracer, so it can ask for what is logged
+        (``_hand_over``)."""
         with self._lock:
-            records = getattr(hook, "_records", None)
-            if isinstance(records, list):
-                self._recorders = self._recorders + ((hook, records),)
+            self._hand_over_locked()  # what was logged before is not the new recorder's
+            if callable(getattr(hook, "_receive", None)):
+                hook._source = self
+                self._recorders = self._recorders + (hook,)
             else:
                 self._hooks = self._hooks + (hook,)
             self._listeners_changed()
@@ -108,19 +126,43 @@ class Tracer:
 
     def unsubscribe(self, hook: Hook) -> None:
         with self._lock:
+            self._hand_over_locked()  # a recorder leaves with everything logged until now
             self._hooks = tuple(h for h in self._hooks if h is not hook)
-            self._recorders = tuple(r for r in self._recorders if r[0] is not hook)
+            if hook in self._recorders:
+                self._recorders = tuple(r for r in self._recorders if r is not hook)
+                hook._source = None
             self._listeners_changed()
 
     def _listeners_changed(self) -> None:  # holds the lock
-        self._records = tuple((records, recorder if hasattr(recorder, "_room") else None)
-                              for recorder, records in self._recorders)
-        self.hooks = () if self.closed else self._hooks + tuple(r for r, _ in self._recorders)
+        self.hooks = () if self.closed else self._hooks + self._recorders
 
     def close(self) -> None:
         """Record and deliver nothing more (a world that is unwinding after its stop)."""
         with self._lock:
+            self._hand_over_locked()
             self.closed = True
+            self._listeners_changed()
+
+    # -- the log -----------------------------------------------------------------
+
+    def _hand_over(self) -> None:
+        """Give every recorder the records logged so far, and forget them."""
+        with self._lock:
+            self._hand_over_locked()
+
+    def _hand_over_locked(self) -> None:  # holds the lock
+        log = self._log
+        n = len(log)
+        if not n:
+            return
+        batch = log[:n]
+        del log[:n]   # emitters may append meanwhile: only these n go
+        first, self._first = self._first, self._first + n
+        full = [r for r in self._recorders if r._receive(first, batch, self._t0) is False]
+        if full:
+            self._recorders = tuple(r for r in self._recorders if r not in full)
+            for recorder in full:
+                recorder._source = None
             self._listeners_changed()
 
     # -- emitting --------------------------------------------------------------
@@ -128,28 +170,38 @@ class Tracer:
     def emit(self, kind: str, conn: Optional[int] = None,
              nbytes: Optional[int] = None, **info) -> None:
         if self.hooks:
-            self.emit_as(self._thread_name(), kind, conn, nbytes, info)
+            if self._hooks:
+                self._emit_numbered(self._thread_name(), kind, conn, nbytes, info)
+                return
+            # Recorders only: the event is its place in the log (see the module's note).
+            log = self._log
+            log.append((self._clock(), kind, self._thread_name(), conn, nbytes, info))
+            if len(log) >= HAND_OVER:
+                self._hand_over()
 
     def emit_as(self, thread: str, kind: str, conn: Optional[int] = None,
                 nbytes: Optional[int] = None, info: Optional[dict] = None) -> None:
         """``emit`` on behalf of ``thread`` (a runtime closing a callback that
         its stop cut short, on the thread that was running it)."""
-        if not self.hooks:
-            return
-        full = None
-        with self._numbering:
-            record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes,
-                      {} if info is None else info)
-            for records, capped in self._records:
-                if capped is not None and len(records) >= capped._room:
-                    full = capped
-                    continue
-                records.append(record)
-        if full is not None:
-            self.unsubscribe(full)
-            full._truncated(record[0])
+        if self.hooks:
+            self._emit_numbered(thread, kind, conn, nbytes, {} if info is None else info)
+
+    def _emit_numbered(self, thread, kind, conn, nbytes, info) -> None:
+        """Log an event and learn its ``seq`` (its place in the log), under the
+        lock, which a hand-over takes too; then deliver it to the hooks."""
+        with self._lock:
+            clock = self._clock()
+            record = (clock, kind, thread, conn, nbytes, info)
+            log = self._log
+            log.append(record)
+            i = len(log) - 1
+            while log[i] is not record:  # lock-free emitters may have appended after it
+                i -= 1
+            seq = self._first + i
+            if len(log) >= HAND_OVER:
+                self._hand_over_locked()
         if self._hooks:
-            self._deliver(_make_event(*record))
+            self._deliver(_make_event(seq, self.time_us(clock), kind, thread, conn, nbytes, info))
 
     def _deliver(self, event: Event) -> None:
         queue = getattr(self._delivering, "queue", None)
