@@ -20,7 +20,10 @@ a message size limit, a connection cap, a pause when accept() runs out of
 file descriptors) and prints message text with control characters escaped.
 Those are additions to the example, each marked where it happens; the
 example's own error handling (none: an exception escaping a callback ends a
-.NET process) is kept.
+.NET process) is kept, but for the errors a limit causes itself: closing a
+connection aborts its pending receive, or fails the call its callback makes
+next, and ``Guard.may_close`` takes those for the limit's doing, so they end
+that connection only. A client's reset still ends the process.
 """
 from __future__ import annotations
 
@@ -99,7 +102,9 @@ class EchoServer(SeedServer):
         handler = state.work_socket
 
         # Read data from the client socket.
-        bytes_read = handler.end_receive(ar)
+        bytes_read = 0  # (added: a receive that a limit's close aborted reads as 0 bytes: nothing follows)
+        with self.guard.may_close(handler):
+            bytes_read = handler.end_receive(ar)
 
         if bytes_read > 0:
             too_long = self.guard.received(handler, bytes_read)  # (added: the size limit)
@@ -120,15 +125,17 @@ class EchoServer(SeedServer):
                 self.send(handler, content)
             else:
                 # Not all data received. Get more.
-                handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
-                                      self.read_callback, state)
+                with self.guard.may_close(handler):  # (added: a limit may close it meanwhile)
+                    handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
+                                          self.read_callback, state)
 
     def send(self, handler, data: str) -> None:
         # Convert the string data to byte data using ASCII encoding.
         byte_data = ascii_get_bytes(data)
 
         # Begin sending the data to the remote device.
-        handler.begin_send(byte_data, 0, len(byte_data), 0, self.send_callback, handler)
+        with self.guard.may_close(handler):  # (added: a limit may close it meanwhile)
+            handler.begin_send(byte_data, 0, len(byte_data), 0, self.send_callback, handler)
 
     def send_callback(self, ar) -> None:
         try:

@@ -34,6 +34,7 @@ callback race to close one, exactly one of them does it.
 from __future__ import annotations
 
 import errno
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -182,6 +183,19 @@ class Guard:
             return False
         self._after_close()
         return True
+
+    @contextmanager
+    def may_close(self, handler):
+        """Around a call on a connection's socket that a limit may close meanwhile
+        (a timer fires on another thread, under a pending receive or between two
+        calls): the ``OSError`` that close causes is swallowed, as the limit's
+        doing; any other error passes on (a server without error handling of its
+        own, as the echo example has none, still dies of a client's reset)."""
+        try:
+            yield
+        except OSError:
+            if handler in self.open:
+                raise
 
     def _forget(self, handler) -> bool:
         """Stop counting and timing a connection; True for the one caller that does."""
