@@ -29,34 +29,28 @@ from __future__ import annotations
 
 from ..apm.encoding import ascii_get_bytes, ascii_get_string
 from ..apm.socket import SHUT_RDWR
-from ..apm.state_object import BUFFER_SIZE, StateObject
+from ..apm.state_object import StateObject
 from ..trace import kinds
 from ..trace.text import printable
-from .guards import Guard, Limits
+from .guards import Guarded
 from .seed import SeedServer
 
 __all__ = ["EchoServer", "EOF_MARKER"]
 
 EOF_MARKER = "<EOF>"
-DEFAULT_LIMITS = Limits()
 
 
-class EchoServer(SeedServer):
+class EchoServer(Guarded, SeedServer):
     mode = "echo"
-    # The stepper shows the guard's lines as this server's own (they run in its callbacks).
-    source_parts = (Guard,)
 
-    def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
-                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = DEFAULT_LIMITS.idle_timeout,
-                 message_timeout: float = DEFAULT_LIMITS.message_timeout,
-                 max_message: int = DEFAULT_LIMITS.max_message,
-                 max_connections: int = DEFAULT_LIMITS.max_connections):
-        super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
-        self.limits = Limits(idle_timeout, message_timeout, max_message, max_connections)
+    def __init__(self, runtime, *args, **options):
+        super().__init__(runtime, *args, **options)
         # The guard's gate: open unless accepting is paused (at the cap, or
         # after accept() ran out of resources); the main loop waits at it.
         self.accepting = runtime.manual_reset_event(True, "acceptingAllowed")
-        self.guard = Guard(runtime, self.limits, self.accepting.set)
+
+    def resume_accepting(self) -> None:
+        self.accepting.set()
 
     def accept_loop(self, listener) -> None:
         while True:
