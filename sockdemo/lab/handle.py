@@ -178,7 +178,9 @@ class ServerHandle(BackgroundServer):
         The trace ends where stopping begins: tearing the server down (the
         sockets closed under pending operations, the main thread interrupted)
         is the lab's doing, not the sample's, and would only clutter the run.
-        A callback still running then gets its end, marked ``cut``."""
+        A callback still running then gets its end, marked ``cut``; the pool
+        takes no more work first, so no callback starts after those ends."""
+        self.runtime.pool.close()
         self.runtime.end_running_callbacks()
         self.runtime.tracer.unsubscribe(self.trace)
         self.runtime.stop(timeout)
