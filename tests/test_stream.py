@@ -1,8 +1,9 @@
 """``TraceStream``: a trace written as the run goes, whole after close, readable after a kill."""
 import signal
+import threading
 import time
 
-from conftest import WAIT, Client, start_serve
+from conftest import WAIT, Client, start_serve, wait_until
 from sockdemo.trace.recording import Trace
 from sockdemo.trace.stream import TraceStream
 from sockdemo.trace.tracer import Tracer
@@ -53,3 +54,41 @@ def test_a_traced_serve_killed_under_load_leaves_a_readable_file(tmp_path):
     loaded = Trace.load(path)
     assert len(loaded.of_kind("message")) == 30
     assert loaded.meta["server"] == "sockdemo.servers.seed.SeedServer"
+
+
+def _emit_from_a_thread(tracer, n):
+    def emit_all():
+        for i in range(n):
+            tracer.emit("chunk", 1, 1, id=i)
+    thread = threading.Thread(target=emit_all, name="emitter")
+    thread.start()
+    return thread
+
+
+def test_emitters_wait_for_a_writer_that_fell_behind(tmp_path):
+    tracer = Tracer()
+    stream = tracer.subscribe(TraceStream(tmp_path / "behind.json", flush_every=0.01, max_pending=50).start())
+    with stream._lock:  # the writer is stuck in a slow write meanwhile
+        emitter = _emit_from_a_thread(tracer, 200)
+        wait_until(lambda: len(stream._records) == 50, "the emitter filled the stream's room")
+        emitter.join(0.05)
+        assert emitter.is_alive() and len(stream._records) == 50, "the emitter went on past the bound"
+    emitter.join(WAIT)
+    assert not emitter.is_alive(), "the emitter never went on once the writer caught up"
+    stream.close()
+    loaded = Trace.load(tmp_path / "behind.json")
+    assert [e["id"] for e in loaded.of_kind("chunk")] == list(range(200))
+    assert stream.truncated_at is None
+
+
+def test_a_stuck_writer_stops_the_stream_instead_of_the_server(tmp_path):
+    tracer = Tracer()
+    stream = tracer.subscribe(TraceStream(tmp_path / "stuck.json", max_pending=50, stall_timeout=0.1).start())
+    with stream._lock:
+        emitter = _emit_from_a_thread(tracer, 200)
+        emitter.join(WAIT)
+        assert not emitter.is_alive(), "the emitter waited for the stuck writer for ever"
+        assert len(stream._records) == 50 and stream not in tracer.hooks
+    stream.close()
+    assert stream.truncated_at == 51
+    assert len(Trace.load(tmp_path / "stuck.json").of_kind("chunk")) == 50

@@ -91,6 +91,10 @@ class Trace:
                     self._room = self.max_events - len(self._events)
             return self._events
 
+    def _make_room(self) -> bool:
+        """The tracer found this trace at its cap: it keeps nothing more."""
+        return False
+
     def _truncated(self, seq: int) -> None:
         """The tracer's word that the cap was reached: ``seq`` was the first event not kept."""
         self.truncated_at = seq

@@ -94,9 +94,13 @@ class Tracer:
         ``_records`` list, such as a ``Trace``, to which each event is appended
         as a plain tuple ``(seq, t, kind, thread, conn, nbytes, info)``.
 
-        A recorder with a ``_room`` attribute (a ``Trace`` with a cap) holds at
-        most that many more records in its list: at the cap it is unsubscribed
-        and told with ``_truncated(seq)``, the first event it missed."""
+        A recorder with a ``_room`` attribute (a ``Trace`` with a cap, a
+        ``TraceStream``) holds at most that many more records in its list: at
+        the cap the emitter calls its ``_make_room()``, which may wait for room
+        (a stream's writer catching up) and says whether there is; if not, the
+        recorder is unsubscribed and told with ``_truncated(seq)``, the first
+        event it missed. The wait holds the numbering lock, so every emitter
+        waits with it and the records stay in ``seq`` order."""
         with self._lock:
             records = getattr(hook, "_records", None)
             if isinstance(records, list):
@@ -141,7 +145,7 @@ class Tracer:
             record = (next(self._seqs), self._clock_us(), kind, thread, conn, nbytes,
                       {} if info is None else info)
             for records, capped in self._records:
-                if capped is not None and len(records) >= capped._room:
+                if capped is not None and len(records) >= capped._room and not capped._make_room():
                     full = capped
                     continue
                 records.append(record)
