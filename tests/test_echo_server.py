@@ -143,3 +143,30 @@ def test_a_limit_that_closes_the_connection_while_its_read_callback_runs_ends_on
     wait_for(handle, lambda e: e.kind == "callback_end" and e.conn == conn and e["name"] == "ReadCallback",
              "the held callback's end")
     assert_still_serving(handle)
+
+
+def test_a_long_message_costs_time_linear_in_its_length(monkeypatch):
+    # The example turns all the text so far into a string on every receive to
+    # look for <EOF>: a megabyte in 1 KiB receives copied half a gigabyte.
+    from sockdemo.apm.state_object import StringBuilder
+    from sockdemo.sim.scenarios import Client as Script
+    from sockdemo.sim.scenarios import Scenario
+    from sockdemo.sim.simulation import run_scenario
+    copied = []
+    whole = StringBuilder.to_string
+    monkeypatch.setattr(StringBuilder, "to_string", lambda sb: copied.append(len(sb)) or whole(sb))
+    text = "y" * 200 + "<E" + "OF>"   # the marker split across two receives, too
+    sim = run_scenario(Scenario(mode="echo", clients=(Script.text(text, chunk=2, gap=0.001, end="eof"),)))
+    assert sim.trace.of_kind("message")[0]["text"] == text
+    assert sum(copied) <= 2 * len(text), f"{sum(copied)} characters copied for a {len(text)}-character message"
+
+
+def test_string_builder_find_is_str_find_on_its_text():
+    from sockdemo.apm.state_object import StringBuilder
+    sb = StringBuilder()
+    for part in ("ab<E", "O", "F>cd", "", "<EOF>"):
+        sb.append(part)
+    text = "ab<EOF>cd<EOF>"
+    for start in range(len(text) + 2):
+        assert sb.find("<EOF>", start) == text.find("<EOF>", start), start
+    assert StringBuilder().find("<EOF>") == -1

@@ -110,8 +110,10 @@ class EchoServer(Guarded, SeedServer):
             state.sb.append(ascii_get_string(state.buffer, 0, bytes_read))
 
             # Check for end-of-file tag. If it is not there, read more data.
-            content = state.sb.to_string()
-            if content.find(EOF_MARKER) > -1:
+            # (added: only where this receive may have completed it; the example's
+            # ToString() of all the text on every receive costs time quadratic in its length)
+            if state.sb.find(EOF_MARKER, max(0, len(state.sb) - bytes_read - len(EOF_MARKER) + 1)) > -1:
+                content = state.sb.to_string()
                 # All the data has been read from the client. Display it on the console.
                 self.console.write_line(f"Read {len(content)} bytes from socket. \n Data : {printable(content)}")
                 self.runtime.tracer.emit(kinds.MESSAGE, handler.conn, len(content), text=content)
