@@ -319,7 +319,6 @@ class Scale:
     """How many clients each case runs: the full soak, or ``--quick``'s tiny one."""
 
     def __init__(self, quick):
-        self.quick = quick
         self.emfile_limit, self.holders, self.relief = (64, 100, 5) if quick else (256, 400, 20)
         self.slow, self.slow_limits = (20, (1, 2)) if quick else (1000, (3, 6))
         self.idle = 200 if quick else 10_000
@@ -343,10 +342,13 @@ class Case:
     return ``exit_seconds`` (a case that stops the server itself)."""
     name = ""
     timeout = 60.0     # seconds for the clients; past it the row fails
-    nofile = None      # the server's RLIMIT_NOFILE, if the case sets one
 
     def options(self, mode, scale, workdir):
         return []
+
+    def nofile(self, scale):
+        """The server's RLIMIT_NOFILE, if the case sets one."""
+        return None
 
     def run(self, server, scale, deadline, workdir):
         raise NotImplementedError
@@ -359,6 +361,9 @@ class Case:
 class Emfile(Case):
     name = "emfile"
     timeout = 90.0
+
+    def nofile(self, scale):
+        return scale.emfile_limit
 
     def options(self, mode, scale, workdir):
         # Echo never closes a connection its peer closed before <EOF> (the
@@ -437,14 +442,16 @@ class Slow(Case):
 class Idle(Case):
     name = "idle"
     timeout = 180.0
-    nofile = 20_000
+
+    def nofile(self, scale):
+        return 2 * scale.idle
 
     def options(self, mode, scale, workdir):
         return limits(mode, idle_timeout=600, max_connections=scale.idle * 2)
 
     def run(self, server, scale, deadline, workdir):
         baseline = server.fds() or 0
-        socks, failed = connect_many(server.address, scale.idle, deadline)
+        socks, _ = connect_many(server.address, scale.idle, deadline)
         try:
             # Accepted, every one: the server holds a descriptor for each.
             while server.alive and (server.fds() or 0) < baseline + len(socks) and time.monotonic() < deadline:
@@ -586,9 +593,8 @@ def run_case(mode, case, scale):
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
         workdir = Path(workdir)
-        nofile = scale.emfile_limit if case.name == "emfile" else case.nofile
         try:
-            server = Serve(mode, *case.options(mode, scale, workdir), nofile=nofile)
+            server = Serve(mode, *case.options(mode, scale, workdir), nofile=case.nofile(scale))
         except CaseFailed as exc:
             return dict(row, verdict=f"FAILED: {exc}", seconds=time.monotonic() - started)
         try:
