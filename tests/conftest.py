@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 from typing import Callable, Optional
 
 import pytest
 
+from oracle.mono import read_bound_port
 from sockdemo.lab.handle import ServerHandle
 from sockdemo.real.runtime import RealRuntime
 from sockdemo.trace.events import Event
@@ -74,6 +77,21 @@ def conn_of(handle: ServerHandle, client: "Client", timeout: float = WAIT) -> in
     [accept] = wait_for(handle, lambda e: e.kind == "accept" and e.info.get("peer", [None, None])[1] == client.port,
                         f"accept of the client on port {client.port}", timeout)
     return accept.conn
+
+
+def start_serve(*args: str, **popen) -> tuple[subprocess.Popen, int]:
+    """``python -m sockdemo serve --port 0 ARGS`` in a subprocess with text
+    pipes, once it has printed the port it bound: ``(process, port)``. The
+    caller reads the rest of stdout (nothing past that line has been read)."""
+    proc = subprocess.Popen([sys.executable, "-m", "sockdemo", "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    try:
+        port, _ = read_bound_port(proc.stdout, timeout=WAIT)
+    except (TimeoutError, RuntimeError) as exc:
+        proc.kill()
+        _, err = proc.communicate(timeout=WAIT)
+        raise AssertionError(f"serve never printed its port: {exc}; stderr: {err!r}") from None
+    return proc, port
 
 
 # -- a bare runtime ------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, exposure_warning, main
+from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, _unhandled_printer, exposure_warning, main
 from sockdemo.lab.demo import CONSOLE_HEAD, CONSOLE_TAIL, ConsoleHead, console_rest, run_demo
 from sockdemo.lab.tuning import run_on_one_cpu
 from sockdemo.trace.recording import Trace
@@ -471,3 +471,44 @@ def test_serve_takes_the_dotnet_profile(serve):
     send_plain(server.port, b"modern times")
     server.expect("^ Data : modern times$")
     assert server.stop() == 0
+
+
+class _Writes(io.StringIO):
+    """A stream that keeps each write apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def write(self, text):
+        self.writes.append(text)
+        return super().write(text)
+
+
+@pytest.mark.parametrize("policy", ["stop", "record"])
+def test_an_unhandled_report_is_one_write_of_whole_lines(monkeypatch, policy):
+    # Pool threads report at once; a report in two writes (print writes its
+    # end apart) lets another thread's text fall between its line and its end.
+    stream = _Writes()
+    monkeypatch.setattr(sys, "stderr", stream)
+    _unhandled_printer(policy)("Unhandled exception. System.Net.Sockets.SocketException (104): reset")
+    [report] = stream.writes
+    assert report.startswith("Unhandled exception.") and report.endswith("\n") and report.count("\n") == 2
+
+
+def test_serve_reports_many_unhandled_exceptions_in_whole_lines(serve):
+    server = serve("--unhandled", "record", "--backlog", "64")
+    threads = [threading.Thread(target=reset_client, args=(server.port,)) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    send_plain(server.port, b"still here")
+    server.expect("^ Data : still here$")
+    assert server.stop() == 0
+    lines = server.proc.stderr.read().splitlines()
+    reports = [line for line in lines if line.startswith("Unhandled exception.")]
+    assert reports and all(line == "Unhandled exception. System.Net.Sockets.SocketException (104): "
+                                   "Connection reset by peer" for line in reports), lines
+    assert lines == [line for report in reports
+                     for line in (report, "  sockdemo serve: recorded; the server goes on (--unhandled record)")]

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import errno
 import resource
-import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import WAIT, Client
+from conftest import WAIT, Client, start_serve
 from sockdemo.servers.guards import RESOURCE_ERRORS, TRANSIENT_ERRORS, Guard, Limits
 from sockdemo.sim.scenarios import Client as Script
 from sockdemo.sim.scenarios import Scenario
@@ -145,19 +144,10 @@ def _low_fd_limit(n):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's RLIMIT_NOFILE")
 def test_fixed_serve_survives_running_out_of_file_descriptors():
-    proc = subprocess.Popen([sys.executable, "-m", "sockdemo", "serve", "--mode", "fixed", "--port", "0",
-                             "--backlog", "128", "--idle-timeout", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_low_fd_limit(48))
+    proc, port = start_serve("--mode", "fixed", "--backlog", "128", "--idle-timeout", "60",
+                             preexec_fn=_low_fd_limit(48))
     holders = []
     try:
-        port = None
-        deadline = time.monotonic() + WAIT
-        while port is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith("Local address and port : 127.0.0.1:") and not line.rstrip().endswith(":0"):
-                port = int(line.rsplit(":", 1)[1])
-        assert port, "serve never printed its port"
         for _ in range(60):  # more than the server has descriptors for
             holders.append(Client(("127.0.0.1", port)))
         line = _read_until(proc, "Accept failed:")

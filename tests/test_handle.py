@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for
+from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for, wait_until
 from sockdemo.lab.handle import ServerHandle, start_server
 
 
@@ -158,3 +158,36 @@ def test_a_callback_that_returned_is_never_marked_cut(server):
     wait_for(handle, lambda e: e.kind == "callback_end" and e["name"] == "ReadCallback", "its end", count=2)
     handle.stop()
     assert not [e for e in handle.trace.of_kind("callback_end") if e.get("cut")]
+
+
+def test_stop_lets_no_queued_callback_start_before_the_trace_ends(server):
+    # One worker, held in connection 1's ReadCallback while connection 2's waits
+    # in the queue. Stop ends the held callback's slice (cut); the worker then
+    # returns and must find the pool closed, or connection 2's callback would
+    # start in the trace after its last end, a slice that never ends.
+    handle = server("seed", pool=1)
+    holding, release, held, conns = threading.Event(), threading.Event(), [], []
+
+    def hold_the_first(event):
+        if event.kind == "callback_start" and event["name"] == "ReadCallback" and event.conn == conns[0]:
+            held.append(threading.current_thread())
+            holding.set()
+            release.wait(WAIT)
+
+    def on_the_cut(event):
+        if event.kind == "callback_end" and event.get("cut"):
+            release.set()
+            held[0].join(WAIT)  # the worker's next step happens before the trace ends
+
+    first, second = Client(handle.address), Client(handle.address)
+    with first, second:
+        conns += [conn_of(handle, first), conn_of(handle, second)]
+        handle.runtime.tracer.subscribe(hold_the_first)
+        first.send(b"one").half_close()
+        assert holding.wait(WAIT), "connection 1's ReadCallback never started"
+        second.send(b"two").half_close()
+        wait_until(lambda: handle.runtime.pool.waiting == 1, "the second callback queued")
+        handle.runtime.tracer.subscribe(on_the_cut)
+        handle.stop()
+    assert not [e for e in handle.trace.of_kind("callback_start")
+                if e.conn == conns[1] and e["name"] == "ReadCallback"]

@@ -1,10 +1,9 @@
 """``TraceStream``: a trace written as the run goes, whole after close, readable after a kill."""
 import signal
-import subprocess
-import sys
+import threading
 import time
 
-from conftest import WAIT, Client
+from conftest import WAIT, Client, start_serve
 from sockdemo.trace.recording import Trace
 from sockdemo.trace.stream import TraceStream
 from sockdemo.trace.tracer import Tracer
@@ -33,16 +32,8 @@ def test_a_stream_that_saw_nothing_is_still_a_trace_file(tmp_path):
 
 def test_a_traced_serve_killed_under_load_leaves_a_readable_file(tmp_path):
     path = tmp_path / "killed.json"
-    proc = subprocess.Popen([sys.executable, "-m", "sockdemo", "serve", "--port", "0", "--trace", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, port = start_serve("--trace", str(path))
     try:
-        port = None
-        deadline = time.monotonic() + WAIT
-        while port is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith("Local address and port : 127.0.0.1:") and not line.rstrip().endswith(":0"):
-                port = int(line.rsplit(":", 1)[1])
-        assert port, "serve never printed its port"
         for i in range(30):
             with Client(("127.0.0.1", port)) as client:
                 client.send(f"message {i}".encode()).half_close()
@@ -63,3 +54,12 @@ def test_a_traced_serve_killed_under_load_leaves_a_readable_file(tmp_path):
     loaded = Trace.load(path)
     assert len(loaded.of_kind("message")) == 30
     assert loaded.meta["server"] == "sockdemo.servers.seed.SeedServer"
+
+
+def _emit_from_a_thread(tracer, n):
+    def emit_all():
+        for i in range(n):
+            tracer.emit("chunk", 1, 1, id=i)
+    thread = threading.Thread(target=emit_all, name="emitter")
+    thread.start()
+    return thread

@@ -26,6 +26,17 @@ class StringBuilder:
         """``sb.Length``: characters, not bytes."""
         return self._length
 
+    def find(self, value: str, start: int = 0) -> int:
+        """``str.find`` on the text from ``start`` on, reading only the parts
+        that hold it: looking at what a receive added costs that, not a copy
+        of everything (System.Text.StringBuilder has no IndexOf; this is the lab's)."""
+        offset, first = self._length, len(self._parts)
+        while first and offset > start:
+            first -= 1
+            offset -= len(self._parts[first])
+        found = "".join(self._parts[first:]).find(value, start - offset)
+        return -1 if found < 0 else offset + found
+
     def to_string(self) -> str:
         if len(self._parts) > 1:
             self._parts = ["".join(self._parts)]

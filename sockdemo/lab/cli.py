@@ -399,11 +399,13 @@ def _open_stream(path):
 
 def _unhandled_printer(policy: str):
     """Print an unhandled exception's line to stderr, as .NET 6+ does, and what happens next."""
+    from .handle import write_whole
+
     after = ("the server stops, as the .NET process would end" if policy == "stop"
              else "recorded; the server goes on (--unhandled record)")
 
     def report(line: str) -> None:
-        print(f"{line}\n  sockdemo serve: {after}", file=sys.stderr, flush=True)
+        write_whole(f"{line}\n  sockdemo serve: {after}")
     return report
 
 

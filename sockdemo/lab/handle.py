@@ -23,9 +23,17 @@ from ..trace import kinds
 from ..trace.recording import Trace
 from ..trace.tracer import wait_for_events
 
-__all__ = ["BackgroundServer", "ServerHandle", "DidNotStart", "start_server"]
+__all__ = ["BackgroundServer", "ServerHandle", "DidNotStart", "start_server", "write_whole"]
 
 START_TIMEOUT = 10.0
+
+
+def write_whole(text: str) -> None:
+    """``text`` and its line end to stderr in one write, then flushed: pool
+    threads report at once, and ``print`` writes its end apart, which lets
+    another thread's text fall between a report and its line end."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 class BackgroundServer:
@@ -120,8 +128,8 @@ class ServerHandle(BackgroundServer):
         return self.runtime.unhandled_errors
 
     def _warn(self, line: str) -> None:
-        print(f"sockdemo: {line}\n  (an exception escaped a callback of the {self.server.mode} server; "
-              f"a .NET process would end here. See handle.unhandled_errors.)", file=sys.stderr)
+        write_whole(f"sockdemo: {line}\n  (an exception escaped a callback of the {self.server.mode} server; "
+                    f"a .NET process would end here. See handle.unhandled_errors.)")
 
     def _listening_on(self):
         return self.server.listener.local_endpoint
@@ -178,7 +186,9 @@ class ServerHandle(BackgroundServer):
         The trace ends where stopping begins: tearing the server down (the
         sockets closed under pending operations, the main thread interrupted)
         is the lab's doing, not the sample's, and would only clutter the run.
-        A callback still running then gets its end, marked ``cut``."""
+        A callback still running then gets its end, marked ``cut``; the pool
+        takes no more work first, so no callback starts after those ends."""
+        self.runtime.pool.close()
         self.runtime.end_running_callbacks()
         self.runtime.tracer.unsubscribe(self.trace)
         self.runtime.stop(timeout)

@@ -20,40 +20,37 @@ a message size limit, a connection cap, a pause when accept() runs out of
 file descriptors) and prints message text with control characters escaped.
 Those are additions to the example, each marked where it happens; the
 example's own error handling (none: an exception escaping a callback ends a
-.NET process) is kept.
+.NET process) is kept, but for the errors a limit causes itself: closing a
+connection aborts its pending receive, or fails the call its callback makes
+next, and ``Guard.may_close`` takes those for the limit's doing, so they end
+that connection only. A client's reset still ends the process.
 """
 from __future__ import annotations
 
 from ..apm.encoding import ascii_get_bytes, ascii_get_string
 from ..apm.socket import SHUT_RDWR
-from ..apm.state_object import BUFFER_SIZE, StateObject
+from ..apm.state_object import StateObject
 from ..trace import kinds
 from ..trace.text import printable
-from .guards import Guard, Limits
+from .guards import Guarded
 from .seed import SeedServer
 
 __all__ = ["EchoServer", "EOF_MARKER"]
 
 EOF_MARKER = "<EOF>"
-DEFAULT_LIMITS = Limits()
 
 
-class EchoServer(SeedServer):
+class EchoServer(Guarded, SeedServer):
     mode = "echo"
-    # The stepper shows the guard's lines as this server's own (they run in its callbacks).
-    source_parts = (Guard,)
 
-    def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
-                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = DEFAULT_LIMITS.idle_timeout,
-                 message_timeout: float = DEFAULT_LIMITS.message_timeout,
-                 max_message: int = DEFAULT_LIMITS.max_message,
-                 max_connections: int = DEFAULT_LIMITS.max_connections):
-        super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
-        self.limits = Limits(idle_timeout, message_timeout, max_message, max_connections)
+    def __init__(self, runtime, *args, **options):
+        super().__init__(runtime, *args, **options)
         # The guard's gate: open unless accepting is paused (at the cap, or
         # after accept() ran out of resources); the main loop waits at it.
         self.accepting = runtime.manual_reset_event(True, "acceptingAllowed")
-        self.guard = Guard(runtime, self.limits, self.accepting.set)
+
+    def resume_accepting(self) -> None:
+        self.accepting.set()
 
     def accept_loop(self, listener) -> None:
         while True:
@@ -99,7 +96,9 @@ class EchoServer(SeedServer):
         handler = state.work_socket
 
         # Read data from the client socket.
-        bytes_read = handler.end_receive(ar)
+        bytes_read = 0  # (added: a receive that a limit's close aborted reads as 0 bytes: nothing follows)
+        with self.guard.may_close(handler):
+            bytes_read = handler.end_receive(ar)
 
         if bytes_read > 0:
             too_long = self.guard.received(handler, bytes_read)  # (added: the size limit)
@@ -111,8 +110,10 @@ class EchoServer(SeedServer):
             state.sb.append(ascii_get_string(state.buffer, 0, bytes_read))
 
             # Check for end-of-file tag. If it is not there, read more data.
-            content = state.sb.to_string()
-            if content.find(EOF_MARKER) > -1:
+            # (added: only where this receive may have completed it; the example's
+            # ToString() of all the text on every receive costs time quadratic in its length)
+            if state.sb.find(EOF_MARKER, max(0, len(state.sb) - bytes_read - len(EOF_MARKER) + 1)) > -1:
+                content = state.sb.to_string()
                 # All the data has been read from the client. Display it on the console.
                 self.console.write_line(f"Read {len(content)} bytes from socket. \n Data : {printable(content)}")
                 self.runtime.tracer.emit(kinds.MESSAGE, handler.conn, len(content), text=content)
@@ -120,15 +121,17 @@ class EchoServer(SeedServer):
                 self.send(handler, content)
             else:
                 # Not all data received. Get more.
-                handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
-                                      self.read_callback, state)
+                with self.guard.may_close(handler):  # (added: a limit may close it meanwhile)
+                    handler.begin_receive(state.buffer, 0, state.BUFFER_SIZE, 0,
+                                          self.read_callback, state)
 
     def send(self, handler, data: str) -> None:
         # Convert the string data to byte data using ASCII encoding.
         byte_data = ascii_get_bytes(data)
 
         # Begin sending the data to the remote device.
-        handler.begin_send(byte_data, 0, len(byte_data), 0, self.send_callback, handler)
+        with self.guard.may_close(handler):  # (added: a limit may close it meanwhile)
+            handler.begin_send(byte_data, 0, len(byte_data), 0, self.send_callback, handler)
 
     def send_callback(self, ar) -> None:
         try:

@@ -46,12 +46,10 @@ import codecs
 from ..apm.state_object import BUFFER_SIZE, StateObject
 from ..trace import kinds
 from ..trace.text import describe_error, printable
-from .guards import Guard, Limits
+from .guards import Guarded
 from .seed import SeedServer
 
-__all__ = ["FixedServer", "FixedStateObject", "DEFAULT_LIMITS"]
-
-DEFAULT_LIMITS = Limits()
+__all__ = ["FixedServer", "FixedStateObject"]
 
 
 class FixedStateObject(StateObject):
@@ -61,19 +59,11 @@ class FixedStateObject(StateObject):
         self.nbytes = 0
 
 
-class FixedServer(SeedServer):
+class FixedServer(Guarded, SeedServer):
     mode = "fixed"
-    # The stepper shows the guard's lines as this server's own (they run in its callbacks).
-    source_parts = (Guard,)
 
-    def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
-                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = DEFAULT_LIMITS.idle_timeout,
-                 message_timeout: float = DEFAULT_LIMITS.message_timeout,
-                 max_message: int = DEFAULT_LIMITS.max_message,
-                 max_connections: int = DEFAULT_LIMITS.max_connections):
-        super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
-        self.limits = Limits(idle_timeout, message_timeout, max_message, max_connections)
-        self.guard = Guard(runtime, self.limits, self.resume_accepting)
+    def __init__(self, runtime, *args, **options):
+        super().__init__(runtime, *args, **options)
         self.shutdown_requested = runtime.manual_reset_event(False, "shutdownRequested")
 
     # -- accepting ---------------------------------------------------------------

@@ -34,14 +34,16 @@ callback race to close one, exactly one of them does it.
 from __future__ import annotations
 
 import errno
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..apm.socket import SHUT_RDWR
+from ..apm.state_object import BUFFER_SIZE
 from ..trace import kinds
 from ..trace.text import describe_error
 
-__all__ = ["Limits", "Guard", "ACCEPT_PAUSE", "RESOURCE_ERRORS", "TRANSIENT_ERRORS"]
+__all__ = ["Limits", "Guard", "Guarded", "ACCEPT_PAUSE", "RESOURCE_ERRORS", "TRANSIENT_ERRORS"]
 
 ACCEPT_PAUSE = 1.0   # seconds; asyncio's constants.ACCEPT_RETRY_DELAY
 RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -183,6 +185,19 @@ class Guard:
         self._after_close()
         return True
 
+    @contextmanager
+    def may_close(self, handler):
+        """Around a call on a connection's socket that a limit may close meanwhile
+        (a timer fires on another thread, under a pending receive or between two
+        calls): the ``OSError`` that close causes is swallowed, as the limit's
+        doing; any other error passes on (a server without error handling of its
+        own, as the echo example has none, still dies of a client's reset)."""
+        try:
+            yield
+        except OSError:
+            if handler in self.open:
+                raise
+
     def _forget(self, handler) -> bool:
         """Stop counting and timing a connection; True for the one caller that does."""
         watch = self.open.pop(handler, None)
@@ -239,3 +254,29 @@ class Guard:
     def _note(self, kind: str, conn, line: str, **info) -> None:
         self.runtime.console.write_line(line)
         self.runtime.tracer.emit(kind, conn, **info)
+
+
+_DEFAULTS = Limits()
+
+
+class Guarded:
+    """The part of a server that the limits make: their options, and one ``Guard``.
+
+    A base of ``fixed`` and ``echo`` (before ``SeedServer``); each says how
+    accepting resumes after a pause, in ``resume_accepting``."""
+
+    # The stepper shows the guard's lines as the server's own (they run in its callbacks).
+    source_parts = (Guard,)
+
+    def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
+                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = _DEFAULTS.idle_timeout,
+                 message_timeout: float = _DEFAULTS.message_timeout,
+                 max_message: int = _DEFAULTS.max_message,
+                 max_connections: int = _DEFAULTS.max_connections):
+        super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
+        self.limits = Limits(idle_timeout, message_timeout, max_message, max_connections)
+        self.guard = Guard(runtime, self.limits, self.resume_accepting)
+
+    def resume_accepting(self) -> None:
+        """Start accepting again after a pause (the connection cap, or accept() out of resources)."""
+        raise NotImplementedError
