@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from ..apm.dotnet import PROFILES
 from ..apm.state_object import BUFFER_SIZE
-from ..servers.guards import Limits
+from ..servers.guards import DEFAULT_LIMITS
 from ..servers.registry import SERVERS
 from ..trace.text import format_endpoint
 
@@ -33,7 +33,6 @@ __all__ = ["main", "build_parser"]
 PROG = "python -m sockdemo"
 DEFAULT_PORT = 11000
 DEFAULT_BACKLOG = 10
-DEFAULT_LIMITS = Limits()
 LIMIT_OPTIONS = ("idle_timeout", "message_timeout", "max_message", "max_connections")
 _PROGRESS_MIN_CLIENTS = 50
 _PROGRESS_INTERVAL = 0.1   # seconds between redraws of the progress line

@@ -43,7 +43,7 @@ from ..apm.state_object import BUFFER_SIZE
 from ..trace import kinds
 from ..trace.text import describe_error
 
-__all__ = ["Limits", "Guard", "Guarded", "ACCEPT_PAUSE", "RESOURCE_ERRORS", "TRANSIENT_ERRORS"]
+__all__ = ["Limits", "DEFAULT_LIMITS", "Guard", "Guarded", "ACCEPT_PAUSE", "RESOURCE_ERRORS", "TRANSIENT_ERRORS"]
 
 ACCEPT_PAUSE = 1.0   # seconds; asyncio's constants.ACCEPT_RETRY_DELAY
 RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -256,7 +256,7 @@ class Guard:
         self.runtime.tracer.emit(kind, conn, **info)
 
 
-_DEFAULTS = Limits()
+DEFAULT_LIMITS = Limits()   # what fixed, echo and serve default to
 
 
 class Guarded:
@@ -269,10 +269,10 @@ class Guarded:
     source_parts = (Guard,)
 
     def __init__(self, runtime, host="127.0.0.1", port=11000, backlog=10, *,
-                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = _DEFAULTS.idle_timeout,
-                 message_timeout: float = _DEFAULTS.message_timeout,
-                 max_message: int = _DEFAULTS.max_message,
-                 max_connections: int = _DEFAULTS.max_connections):
+                 buffer_size: int = BUFFER_SIZE, idle_timeout: float = DEFAULT_LIMITS.idle_timeout,
+                 message_timeout: float = DEFAULT_LIMITS.message_timeout,
+                 max_message: int = DEFAULT_LIMITS.max_message,
+                 max_connections: int = DEFAULT_LIMITS.max_connections):
         super().__init__(runtime, host, port, backlog, buffer_size=buffer_size)
         self.limits = Limits(idle_timeout, message_timeout, max_message, max_connections)
         self.guard = Guard(runtime, self.limits, self.resume_accepting)
