@@ -150,15 +150,23 @@ class ServerHandle(BackgroundServer):
     # -- life cycle ------------------------------------------------------------
 
     def start(self) -> "ServerHandle":
+        """Start main and return once it waits for its first connection: it
+        listens, has begun its first accept, and sits in ``WaitOne`` (every
+        server's main ends its start there). So a client started after this
+        returns comes while main waits, as one a student starts after seeing
+        "Waiting for a connection...": a pool worker accepts it. Returning at
+        the listen alone would leave a race a slow machine loses: a client
+        that beats main's ``BeginAccept`` is accepted inline, on main."""
         if self._main is not None:
             raise RuntimeError("this server was started already; make a new handle to run again")
-        listening = threading.Event()
+        ready = threading.Event()
         listened, said = [], []   # the listen event; what the server printed meanwhile
 
         def on_listen(event):
             if event.kind == kinds.LISTEN:
                 listened.append(event)
-                listening.set()
+            elif event.kind == kinds.WAIT and event.thread == "main":
+                ready.set()
             elif event.kind == kinds.CONSOLE:
                 said.append(event.get("text"))
 
@@ -168,12 +176,12 @@ class ServerHandle(BackgroundServer):
             except BaseException as exc:  # ThreadInterrupted is the normal end
                 self._failure = exc
             finally:
-                listening.set()
+                ready.set()
 
         self.runtime.tracer.subscribe(on_listen)
         self._main = threading.Thread(target=main, name="main", daemon=True)
         self._main.start()
-        ok = listening.wait(START_TIMEOUT)
+        ok = ready.wait(START_TIMEOUT)
         self.runtime.tracer.unsubscribe(on_listen)
         if not ok or not listened:
             self.stop()

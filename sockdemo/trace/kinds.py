@@ -20,9 +20,10 @@ eof             a receive completed with 0 bytes (the peer half-closed); info: i
 sent            a send completed with ``nbytes``; info: id
 connected       a connect completed; info: id
 op_error        an operation completed with an error; info: op, id, error
-ready           .NET 6+ only: the engine saw the socket of a pending operation
-                ready and queued it to the pool, where a worker performs it;
-                info: op, id
+ready           the engine saw the socket of a pending operation ready and
+                queued it to the pool, where a worker performs it (.NET 6+,
+                and the Framework's accept begun off the pool, whose
+                WSAEventSelect wait a pool worker picks up); info: op, id
 callback_start  a worker entered a callback; info: name, id
 callback_end    the callback returned or raised; info: name, id, and
                 ``cut: true`` when the run stopped while it was still running

@@ -110,10 +110,6 @@ class Trace:
                 self._events.extend(events_of(first, t0, unpack(data)))
             return self._events
 
-    def _make_room(self) -> bool:
-        """The tracer found this trace at its cap: it keeps nothing more."""
-        return False
-
     def _truncated(self, seq: int) -> None:
         """The tracer's word that the cap was reached: ``seq`` was the first event not kept."""
         self.truncated_at = seq

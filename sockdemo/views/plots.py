@@ -241,8 +241,9 @@ def lane_model(trace, *, since: Optional[int] = None) -> LaneModel:
     span = _span(events)
     completed = {ev.info["id"]: ev for ev in events
                  if ev.kind in kinds.COMPLETIONS and ev.info.get("id") is not None}
-    # .NET 6+: what waits in the pool's queue is the readiness the engine found,
-    # not a finished operation (the worker performs it right before the callback).
+    # Where a worker performs the operation (.NET 6+; the Framework's accept begun
+    # off the pool), what waits in the pool's queue is the readiness the engine
+    # found, not a finished operation: the wait starts there.
     ready = {ev.info["id"]: ev for ev in events if ev.kind == kinds.READY and ev.info.get("id") is not None}
     runs, cut, queued = [], [], []
     for cb in pair_callbacks(events):
@@ -469,7 +470,7 @@ def _draw_completions(ax, m: LaneModel, g: _LaneGeometry) -> list:
     ax.scatter([_ms(c.t) for c in m.completions], [g.row[c.thread] for c in m.completions],
                c=_conn_rgba([c.conn for c in m.completions]), marker="|", s=120,
                linewidths=1.6, zorder=4, gid="completions")
-    return [_marker_handle("#555555", "|", "operation completed, or found\nready (.NET 6+: a worker does it)",
+    return [_marker_handle("#555555", "|", "operation completed, or its socket\nfound ready (a worker performs it)",
                            edge="#555555", width=1.6, size=10)]
 
 
