@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from sockdemo.apm.affinity import run_on_one_cpu
 from sockdemo.lab.cli import FLUSH_EVERY, _StdoutSink, _unhandled_printer, exposure_warning, main
 from sockdemo.lab.demo import CONSOLE_HEAD, CONSOLE_TAIL, ConsoleHead, console_rest, run_demo
-from sockdemo.lab.tuning import run_on_one_cpu
 from sockdemo.trace.recording import Trace
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,11 +3,13 @@
 Every test drives a bare ``Kernel`` the way ``Simulation.step`` does (pop the
 next entry, perform it) and records ``(who, virtual time)`` pairs.
 """
+import os
 import threading
 
 import pytest
 
 from conftest import WAIT
+from sockdemo.apm.affinity import current_cpu
 from sockdemo.apm.errors import ThreadInterrupted
 from sockdemo.sim import kernel as kernel_module
 from sockdemo.sim.kernel import Kernel
@@ -261,3 +263,14 @@ def test_a_thread_that_comes_back_after_the_hand_off_timeout_cannot_take_the_bat
     release.set()
     k.threads["late"].thread.join(WAIT)
     assert seen == ["interrupted"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or current_cpu() is None,
+                    reason="needs Linux CPU affinity")
+def test_simulated_threads_share_the_cpu_the_kernel_was_made_on(k):
+    before, seen = os.sched_getaffinity(0), {}
+    for name in ("a", "b"):
+        k.start_thread(name, lambda name=name: seen.setdefault(name, os.sched_getaffinity(0)))
+    run(k)
+    assert seen == {"a": {k.cpu}, "b": {k.cpu}}
+    assert os.sched_getaffinity(0) == before, "the caller keeps its CPUs"

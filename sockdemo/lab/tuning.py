@@ -12,9 +12,10 @@ defaults. Figures: ``benchmarks/bench_servers.py``, README "Speed".
   garbage collector walks that whole trace again each time it has grown by a
   quarter. Collecting young objects every 10,000 allocations, not 700, makes
   those full passes rare.
-- One CPU: the GIL runs one thread's Python at a time, so a second CPU gains
-  this server little, while every GIL hand-off between threads on two CPUs
-  costs a cross-CPU wake-up; those were a fifth of its CPU time.
+- One CPU (``apm.affinity``): the GIL runs one thread's Python at a time, so
+  a second CPU gains this server little, while every GIL hand-off between
+  threads on two CPUs costs a cross-CPU wake-up; those were a fifth of its
+  CPU time.
 """
 from __future__ import annotations
 
@@ -22,16 +23,14 @@ import contextlib
 import gc
 import os
 import sys
-from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator
 
-__all__ = ["server_process", "run_on_one_cpu", "current_cpu",
-           "SERVE_SWITCH_INTERVAL", "SERVE_GC_THRESHOLDS"]
+from ..apm.affinity import Cpu, run_on_one_cpu
+
+__all__ = ["server_process", "SERVE_SWITCH_INTERVAL", "SERVE_GC_THRESHOLDS"]
 
 SERVE_SWITCH_INTERVAL = 0.0005       # seconds
 SERVE_GC_THRESHOLDS = (10_000, 10, 10)
-
-Cpu = Union[int, str, None]          # a CPU number, "all", or None: the one it runs on
 
 
 @contextlib.contextmanager
@@ -48,26 +47,3 @@ def server_process(cpu: Cpu = None) -> Iterator[None]:
         gc.set_threshold(*thresholds)
         if cpus is not None:
             os.sched_setaffinity(0, cpus)  # it was allowed a moment ago
-
-
-def run_on_one_cpu(choice: Cpu) -> Optional[set]:
-    """Keep this thread, and the threads it starts, on one CPU (``choice``, or
-    the one it runs on now); return the CPUs it had, or None if unchanged."""
-    if choice == "all" or not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = os.sched_getaffinity(0)
-    cpu = choice if choice is not None else current_cpu()
-    try:
-        os.sched_setaffinity(0, {cpu if cpu in allowed else min(allowed)})
-    except OSError:  # a sandbox may forbid it: the server runs as it is
-        return None
-    return allowed
-
-
-def current_cpu() -> Optional[int]:
-    """The CPU this thread runs on (Linux: field 39 of /proc/thread-self/stat)."""
-    try:
-        stat = Path("/proc/thread-self/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[36])
-    except (OSError, ValueError, IndexError):
-        return None
