@@ -255,3 +255,19 @@ def test_a_hook_and_a_trace_number_the_same_events_alike_across_hand_overs():
     assert [e.seq for e in events] == list(range(1, 6 * HAND_OVER + 1))
     by_seq = {e.seq: e for e in events}
     assert seen and all(by_seq[e.seq] == e for e in seen)
+
+
+def test_logged_counts_every_event_numbered_across_hand_overs():
+    from sockdemo.trace.recording import Trace
+    from sockdemo.trace.tracer import HAND_OVER
+    tracer = Tracer(lambda: 0)
+    tracer.emit("chunk", 1, 1)   # nobody listens: not logged, not numbered
+    assert tracer.logged == 0
+    seen = tracer.subscribe(Trace())
+    for i in range(HAND_OVER + 3):
+        tracer.emit("chunk", 1, i)
+    assert tracer.logged == HAND_OVER + 3 == len(seen)   # one hand-over behind it, three not yet
+    hooked = []
+    tracer.subscribe(hooked.append)
+    tracer.emit("eof", 1, 0)
+    assert tracer.logged == HAND_OVER + 4 == hooked[0].seq == seen.events[-1].seq

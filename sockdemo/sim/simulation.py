@@ -23,7 +23,6 @@ otherwise use ``close()`` or ``with Simulation(...) as sim``.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
@@ -83,9 +82,13 @@ class Simulation:
                                   sink=sink)
         self.kernel = self.runtime.kernel
         self.trace = Trace()
-        self._ready: deque = deque()
-        self.runtime.tracer.subscribe(self.trace)
-        self.runtime.tracer.subscribe(self._ready.append)
+        # The trace is its only listener, a recorder: no hook is called per
+        # event. ``step`` hands out the events the trace holds past the
+        # ``_given`` it handed out already; ``_given`` counts from the
+        # tracer's numbering, which may have begun before the trace did.
+        self._tracer = self.runtime.tracer
+        self._tracer.subscribe(self.trace)
+        self._before = self._given = self._tracer.logged
         self.server = sc.server_class()(self.runtime, sc.host, sc.port, sc.backlog,
                                         **sc.server_options)
         self.trace.name_server(type(self.server))
@@ -122,8 +125,8 @@ class Simulation:
 
     def peek(self) -> Optional[Upcoming]:
         """What happens next (None: nothing more can happen)."""
-        if self._ready:
-            ev = self._ready[0]
+        if self._waiting():
+            ev = self._not_handed_out()[0]
             return Upcoming(ev.t, ev.thread, (ev.thread,), True)
         if self.kernel.closed:
             return None
@@ -154,13 +157,13 @@ class Simulation:
     def step(self, thread: Optional[str] = None) -> Optional[Event]:
         """Perform one event and return it (None: the simulation is over, or the
         chosen thread blocked or ended without an event)."""
-        if self._ready:
-            return self._ready.popleft()
+        if self._waiting():
+            return self._hand_out()
         if thread is not None and not self.choose:
             raise ValueError("choosing the next thread needs Simulation(..., choose=True)")
         if thread is None:
             self._perform(self._no_event_yet)
-            return self._ready.popleft() if self._ready else None
+            return self._hand_out()
         k = self.kernel
         if k.closed:
             return None
@@ -175,10 +178,25 @@ class Simulation:
                 raise
             if k.peek() is None:
                 self._finish()  # the learner's last choice ended the run: say how, now
-        return self._ready.popleft() if self._ready else None
+        return self._hand_out()
+
+    def _waiting(self) -> int:
+        """How many events were performed and not handed out yet."""
+        return self._tracer.logged - self._given
+
+    def _not_handed_out(self) -> list[Event]:
+        return self.trace.since(self._given - self._before)
+
+    def _hand_out(self) -> Optional[Event]:
+        """The next event performed and not handed out yet (None: there is none)."""
+        if not self._waiting():
+            return None
+        ev = self._not_handed_out()[0]
+        self._given += 1
+        return ev
 
     def _no_event_yet(self) -> bool:
-        return not self._ready
+        return not self._waiting()
 
     def _perform(self, keep_going) -> None:
         """Let the seeded scheduler perform entries while ``keep_going()`` says so
@@ -192,7 +210,7 @@ class Simulation:
         except BaseException:
             self.close()
             raise
-        if not self._ready:
+        if not self._waiting():
             if self.runtime.stopping:
                 self._finish("stopped")
             elif k.peek() is None:
@@ -215,8 +233,9 @@ class Simulation:
         performed: list[Event] = []
 
         def drain() -> None:
-            while self._ready:
-                performed.append(self._ready.popleft())
+            waiting = self._not_handed_out()
+            performed.extend(waiting)
+            self._given += len(waiting)
 
         for i, name in enumerate(choices):
             drain()
@@ -239,12 +258,14 @@ class Simulation:
         once the events before it are handed out, ``max_events`` counts those,
         and ``until`` is looked at before each step (a step runs to its first
         event). The kernel is only asked to stop where one of those could."""
-        ready, k = self._ready, self.kernel
+        k = self.kernel
         n = 0
         while n < max_events:
-            if ready:
-                ready.popleft()
-                n += 1
+            waiting = self._waiting()
+            if waiting:   # handed out, as step() would: counted, not looked at
+                taken = min(waiting, max_events - n)
+                self._given += taken
+                n += taken
                 continue
             if k.closed:
                 break
@@ -264,15 +285,17 @@ class Simulation:
         """``run``'s question before each entry: go on? Where ``step()`` would
         return (the last entry gave events), stop once ``room`` events are
         waiting or the next entry is later than ``until``."""
-        ready, k = self._ready, self.kernel
-        seen = 0
+        tracer, k = self._tracer, self.kernel
+        given = self._given
+        seen = tracer.logged
 
         def keep_going() -> bool:
             nonlocal seen
-            if len(ready) == seen:
+            logged = tracer.logged
+            if logged == seen:
                 return True    # inside a step: it runs to its first event
-            seen = len(ready)
-            if seen >= room:
+            seen = logged
+            if seen - given >= room:
                 return False
             nxt = None if until is None else k.peek()
             return nxt is None or nxt.time <= until

@@ -100,6 +100,13 @@ class Tracer:
         """The name this tracer gives the thread that calls it."""
         return self._thread_name()
 
+    @property
+    def logged(self) -> int:
+        """How many events it has logged so far: the last one's ``seq``. Exact
+        in a world whose threads take turns (the simulator's); with threads
+        that run at once, a moment's figure."""
+        return self._first - 1 + len(self._log)
+
     def time_us(self, clock: int) -> int:
         """A record's clock reading as the event's time in µs."""
         return clock if self._t0 is None else (clock - self._t0) // 1000
