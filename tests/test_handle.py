@@ -191,3 +191,18 @@ def test_stop_lets_no_queued_callback_start_before_the_trace_ends(server):
         handle.stop()
     assert not [e for e in handle.trace.of_kind("callback_start")
                 if e.conn == conns[1] and e["name"] == "ReadCallback"]
+
+
+@pytest.mark.parametrize("mode", ["seed", "fixed", "echo"])
+def test_start_returns_once_main_waits_so_the_first_client_is_accepted_by_a_worker(mode):
+    # A client that beat main's first BeginAccept would be accepted inline, on
+    # main: start() returning at the listen alone left that race to the machine.
+    for _ in range(10):
+        with start_server(mode, pool=2) as handle:
+            assert any(e.kind == "wait" and e.thread == "main" for e in handle.trace.events)
+            with Client(handle.address) as client:
+                client.send(b"hi<EOF>" if mode == "echo" else b"hi").half_close()
+                client.recv_all()
+            [accept] = wait_for(handle, lambda e: e.kind == "callback_start" and e["name"] == "AcceptCallback",
+                                "the AcceptCallback")
+            assert accept.thread.startswith("pool-"), accept

@@ -208,5 +208,6 @@ class ServerHandle(BackgroundServer):
 
 def start_server(mode: str = "seed", host: str = "127.0.0.1", port: int = 0, backlog: int = 10,
                  **options) -> ServerHandle:
-    """Start a server in the background and return its handle (stop it with ``.stop()``)."""
+    """Start a server in the background and return its handle (stop it with
+    ``.stop()``), once its main thread waits for the first connection."""
     return ServerHandle(mode, host, port, backlog, **options).start()
