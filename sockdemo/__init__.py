@@ -11,7 +11,7 @@ from .apm.reset_event import ManualResetEvent
 from .apm.socket import SHUT_RD, SHUT_RDWR, SHUT_WR, Socket, format_endpoint
 from .apm.state_object import StateObject, StringBuilder
 from .lab.clients import ClientResult, send
-from .lab.handle import ServerHandle, start_server
+from .lab.handle import ServerHandle, main_waits, start_server
 from .real.runtime import RealRuntime
 from .servers.echo import EchoServer
 from .servers.fixed import FixedServer
@@ -31,5 +31,6 @@ __all__ = [
     "SCENARIOS", "SERVERS", "SHUT_RD", "SHUT_RDWR", "SHUT_WR", "Scenario", "SeedServer",
     "ServerHandle", "SimRuntime", "Simulation", "Socket", "StateObject", "StringBuilder",
     "ThreadInterrupted", "Trace", "Tracer", "ascii_get_bytes", "ascii_get_string",
-    "format_endpoint", "run_scenario", "send", "start_server", "state_at", "wait_for_events",
+    "format_endpoint", "main_waits", "run_scenario", "send", "start_server", "state_at",
+    "wait_for_events",
 ]

@@ -1,6 +1,7 @@
 """The fixed server: each seed quirk repaired, in the same shape."""
 
 from conftest import Client, conn_of, send_message, wait_for
+from sockdemo.lab.handle import main_waits
 from sockdemo.servers.fixed import FixedServer
 
 WAITING = "Waiting for a connection..."
@@ -148,7 +149,7 @@ def test_accepting_is_chained_from_the_accept_callback(server):
     handle = server("fixed", pool=2)
     # Main's first accept is pending once it waits for shutdown: no client
     # was there to complete it at once (which would keep the loop on main).
-    wait_for(handle, lambda e: e.kind == "wait" and e.thread == "main", "main's accept pending")
+    wait_for(handle, main_waits, "main's accept pending")
     for i in range(2):
         send_message(handle.address, b"client %d" % i)
     wait_for(handle, lambda e: e.kind == "console" and e["text"] == "Waiting for a connection...",

@@ -5,8 +5,10 @@ import time
 
 import pytest
 
+import sockdemo
 from conftest import WAIT, Client, conn_of, open_fds, send_message, wait_for, wait_until
-from sockdemo.lab.handle import ServerHandle, start_server
+from sockdemo.lab.handle import ServerHandle, main_waits, start_server
+from sockdemo.trace.events import Event
 
 
 def new_threads(before: set) -> set:
@@ -19,6 +21,22 @@ def test_address_is_loopback_with_a_real_port(server):
     handle = server("seed", pool=1)
     host, port = handle.address
     assert host == "127.0.0.1" and 0 < port < 65536 and handle.port == port
+
+
+def test_main_waits_is_a_wait_on_main_only():
+    assert main_waits(Event(1, 0, "wait", "main", info={"event": "allDone"}))
+    assert main_waits(Event(2, 0, "wait", "main", info={"event": "shutdownRequested"}))
+    assert not main_waits(Event(3, 0, "wait", "pool-1", info={"event": "allDone"}))
+    assert not main_waits(Event(4, 0, "wake", "main", info={"event": "allDone"}))
+    assert not main_waits(Event(5, 0, "reset", "main", info={"event": "allDone"}))
+    assert sockdemo.main_waits is main_waits   # the lessons import it from the package
+
+
+def test_start_returns_once_main_waits_for_its_first_connection(server):
+    handle = server("seed", pool=1)
+    waits = [e for e in handle.trace.events if main_waits(e)]
+    assert [e["event"] for e in waits] == ["allDone"]
+    assert handle.trace.of_kind("begin")[0]["op"] == "accept"
 
 
 def test_handle_serves_a_client(server):

@@ -239,6 +239,59 @@ def test_conveniences(trace):
     assert len(trace) == len(list(trace)) == 31
 
 
+def callback_runs():
+    """Callback starts of several names and connections, conn 2 accepted before conn 1."""
+    return Trace([
+        ev(1, 0, "callback_start", "pool-1", None, name="HoldThePool", id=9),
+        ev(2, 1, "callback_start", "pool-1", 2, name="AcceptCallback", id=1),
+        ev(3, 2, "callback_start", "main", 1, name="AcceptCallback", id=2),
+        ev(4, 3, "callback_start", "main", 1, name="ReadCallback", id=3),
+        ev(5, 4, "callback_end", "main", 1, name="ReadCallback", id=3),
+        ev(6, 5, "callback_start", "pool-2", 2, name="SendCallback", id=4),
+        ev(7, 6, "callback_start", "pool-2", 2, name="ReadCallback", id=5),
+        ev(8, 7, "callback_start", "pool-1", 2, name="ReadCallback", id=6),
+        ev(9, 8, "callback_start", "pool-1", 1, name="ReadCallback", id=7),
+        ev(10, 9, "callback_start", "pool-3", None, name="ReadCallback", id=8),
+    ])
+
+
+def test_callback_starts_are_the_starts_in_order_of_one_name_or_all():
+    t = callback_runs()
+    assert [e.seq for e in t.callback_starts()] == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert [e.seq for e in t.callback_starts("ReadCallback")] == [4, 7, 8, 9, 10]
+    assert [e.seq for e in t.callback_starts("AcceptCallback")] == [2, 3]
+    assert t.callback_starts("NoSuchCallback") == []
+
+
+def test_callback_threads_count_the_runs_each_thread_started():
+    t = callback_runs()
+    assert t.callback_threads() == {"pool-1": 4, "main": 2, "pool-2": 2, "pool-3": 1}
+    reads = t.callback_threads("ReadCallback")
+    assert reads == {"main": 1, "pool-2": 1, "pool-1": 2, "pool-3": 1}
+    assert reads["engine"] == 0                     # a Counter: a thread that ran none counts 0
+    assert t.callback_threads("AcceptCallback") == {"pool-1": 1, "main": 1}
+    assert Trace(sample_events()).callback_threads("ReadCallback") == {"pool-2": 1, "pool-10": 1}
+
+
+def test_first_callback_threads_keep_each_connections_first_run_sorted_by_connection():
+    t = callback_runs()
+    # conn 2's first ReadCallback ran on pool-2 (its later one on pool-1); the one without a connection is left out
+    assert list(t.first_callback_threads("ReadCallback").items()) == [(1, "main"), (2, "pool-2")]
+    # accepted conn 2 first, but sorted by connection
+    assert list(t.first_callback_threads("AcceptCallback").items()) == [(1, "main"), (2, "pool-1")]
+    assert t.first_callback_threads("SendCallback") == {2: "pool-2"}
+    assert t.first_callback_threads("HoldThePool") == {}
+
+
+def test_the_callback_readings_see_events_recorded_after_an_earlier_reading():
+    t = callback_runs()
+    assert t.callback_threads("SendCallback") == {"pool-2": 1}
+    t(ev(11, 10, "callback_start", "main", 3, name="SendCallback", id=10))
+    assert [e.seq for e in t.callback_starts("SendCallback")] == [6, 11]
+    assert t.callback_threads("SendCallback") == {"pool-2": 1, "main": 1}
+    assert t.first_callback_threads("SendCallback") == {2: "pool-2", 3: "main"}
+
+
 @pytest.mark.parametrize("clock", ["wall", "custom"])
 def test_tracer_integration_records_in_seq_order(clock):
     # Both clocks: the wall clock is logged raw and made µs when read, a custom one is µs already.

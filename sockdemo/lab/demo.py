@@ -16,7 +16,6 @@ A big run's console is thousands of lines; the command prints the first
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -56,7 +55,7 @@ class DemoResult:
     @property
     def summary(self) -> list[str]:
         trace = self.trace
-        callbacks = Counter(ev.thread for ev in trace.of_kind(kinds.CALLBACK_START))
+        callbacks = trace.callback_threads()
         where = "simulated" if self.world == "sim" else format_endpoint(self.address)
         lines = [
             f"demo: {_plural(self.clients, 'client')} against the {self.mode} server ({where})",

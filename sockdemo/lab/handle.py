@@ -23,9 +23,17 @@ from ..trace import kinds
 from ..trace.recording import Trace
 from ..trace.tracer import wait_for_events
 
-__all__ = ["BackgroundServer", "ServerHandle", "DidNotStart", "start_server", "write_whole"]
+__all__ = ["BackgroundServer", "ServerHandle", "DidNotStart", "main_waits", "start_server", "write_whole"]
 
 START_TIMEOUT = 10.0
+
+
+def main_waits(event) -> bool:
+    """True for a ``wait`` event on the thread ``main``: the server's main
+    thread entering a ``WaitOne`` (the seed server's ``allDone.WaitOne()``,
+    once each time round its accept loop). A predicate for ``wait_for``:
+    ``server.wait_for(main_waits, count=2)``."""
+    return event.kind == kinds.WAIT and event.thread == "main"
 
 
 def write_whole(text: str) -> None:
@@ -165,7 +173,7 @@ class ServerHandle(BackgroundServer):
         def on_listen(event):
             if event.kind == kinds.LISTEN:
                 listened.append(event)
-            elif event.kind == kinds.WAIT and event.thread == "main":
+            elif main_waits(event):
                 ready.set()
             elif event.kind == kinds.CONSOLE:
                 said.append(event.get("text"))

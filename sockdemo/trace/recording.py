@@ -32,12 +32,14 @@ import marshal
 import os
 import stat
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from . import chrome
 from .events import Event
 from .join import join_conns
+from .kinds import CALLBACK_START
 from .text import dotted_name
 
 __all__ = ["Trace", "events_of", "to_event", "pack", "unpack"]
@@ -152,6 +154,28 @@ class Trace:
 
     def of_kind(self, *kinds: str) -> list[Event]:
         return [ev for ev in self.events if ev.kind in kinds]
+
+    def callback_starts(self, name: Optional[str] = None) -> list[Event]:
+        """The ``callback_start`` events in order, one a callback run: its
+        ``thread``, its ``conn`` and its ``["name"]``; only the runs of callbacks
+        called ``name`` if given (``"ReadCallback"``). Which ``callback_end``
+        closes each is ``trace.callbacks.pair_callbacks``' business."""
+        return [ev for ev in self.of_kind(CALLBACK_START) if name is None or ev.get("name") == name]
+
+    def callback_threads(self, name: Optional[str] = None) -> Counter:
+        """Thread -> how many callbacks (called ``name``, if given) it started:
+        ``trace.callback_threads("ReadCallback")["main"]``, or 0."""
+        return Counter(ev.thread for ev in self.callback_starts(name))
+
+    def first_callback_threads(self, name: str) -> dict[int, str]:
+        """Connection -> the thread that ran that connection's first callback
+        called ``name``, sorted by connection (a run without a connection,
+        such as a timer's callback, is left out)."""
+        first: dict[int, str] = {}
+        for ev in self.callback_starts(name):
+            if ev.conn is not None:
+                first.setdefault(ev.conn, ev.thread)
+        return dict(sorted(first.items()))
 
     def for_conn(self, conn: int) -> list[Event]:
         """The events of one connection: the server's, and the client's steps joined to
