@@ -137,3 +137,14 @@ def test_unhandled_stop_ends_the_run_with_stopped():
     sc = SCENARIOS["reset_mid_message"].with_(unhandled="stop")
     r = run_scenario(sc).result
     assert r.status == "stopped" and "ConnectionResetError" in r.detail
+
+
+def test_every_result_counts_the_trace_it_ran_and_the_messages_in_it():
+    # A result is made without reading the trace; it must say what the trace says.
+    for name in SCENARIOS:
+        sim = run_scenario(name, seed=0)
+        in_trace: dict = {}
+        for ev in sim.trace.of_kind("message"):
+            in_trace.setdefault(ev.conn, []).append(ev["text"])
+        assert sim.result.events == len(sim.trace), name
+        assert sim.result.messages == in_trace, name

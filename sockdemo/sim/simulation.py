@@ -89,6 +89,7 @@ class Simulation:
         self._tracer = self.runtime.tracer
         self._tracer.subscribe(self.trace)
         self._before = self._given = self._tracer.logged
+        self._messages_seen = self._tracer.subscribe(_Messages())   # the result's, without reading the trace
         self.server = sc.server_class()(self.runtime, sc.host, sc.port, sc.backlog,
                                         **sc.server_options)
         self.trace.name_server(type(self.server))
@@ -354,16 +355,14 @@ class Simulation:
             detail += f"; {len(errors)} unhandled error(s) in callbacks: {'; '.join(errors)}"
         if failures:
             detail += "; " + "; ".join(failures)
-        return Result(status, detail, t, len(self.trace), self._messages(), list(self.console),
+        return Result(status, detail, t, self._tracer.logged - self._before, self._messages(), list(self.console),
                       {c.name: bytes(c.reply) for c in self.clients},
                       {c.name: c.conn for c in self.clients}, clients_waiting + waiting,
                       open_conns, errors + failures)
 
     def _messages(self) -> dict:
-        out: dict = {}
-        for ev in self.trace.of_kind(kinds.MESSAGE):
-            out.setdefault(ev.conn, []).append(ev.get("text"))
-        return out
+        self._tracer._hand_over()
+        return {conn: list(texts) for conn, texts in self._messages_seen.by_conn.items()}
 
     def messages_by_client(self) -> dict:
         """client name -> the texts the server reported for its connection."""
@@ -372,6 +371,21 @@ class Simulation:
 
     def _count_messages(self) -> int:
         return sum(map(len, self._messages().values()))
+
+
+class _Messages:
+    """A recorder (see ``Tracer.subscribe``) of the server's messages alone:
+    conn -> the texts, in order. It looks at each raw record's kind only, so
+    a run's result needs no Event made of the whole trace."""
+
+    def __init__(self):
+        self.by_conn: dict = {}
+
+    def _receive(self, first: int, records: list, t0) -> bool:
+        for _clock, kind, _thread, conn, _nbytes, info in records:
+            if kind == kinds.MESSAGE:
+                self.by_conn.setdefault(conn, []).append(info.get("text"))
+        return True
 
 
 def _backlogs(net) -> list:
