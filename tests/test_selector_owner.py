@@ -79,20 +79,14 @@ def _is_open(fd: int) -> bool:
 
 
 @pytest.fixture
-def recorded_lab():
-    made = []
-
+def recorded_lab(lab):
+    """``lab``'s factory, on a selector that records who calls it (``.calls``)."""
     def factory(base=selectors.SelectSelector, **options) -> Lab:
         selector = recording(base)
-        made.append(Lab(selector=selector, **options))
-        made[-1].calls = selector.calls
-        return made[-1]
-
-    yield factory
-    for lb in made:
-        lb.runtime.stop()
-        for client in lb.clients:
-            client.close()
+        lb = lab(selector=selector, **options)
+        lb.calls = selector.calls
+        return lb
+    return factory
 
 
 @pytest.mark.parametrize("base", [selectors.SelectSelector, selectors.DefaultSelector],
