@@ -81,11 +81,12 @@ class Simulation:
                                   dotnet=sc.dotnet, unhandled=sc.unhandled,
                                   sink=sink)
         self.kernel = self.runtime.kernel
-        self.trace = Trace()
-        # The trace is its only listener, a recorder: no hook is called per
-        # event. ``step`` hands out the events the trace holds past the
-        # ``_given`` it handed out already; ``_given`` counts from the
-        # tracer's numbering, which may have begun before the trace did.
+        # Uncapped: ``step`` hands out the events the trace holds past the
+        # ``_given`` it handed out already, so it must hold every one (a run
+        # stops at ``max_events`` of its own). The trace is a recorder: no
+        # hook is called per event. ``_given`` counts from the tracer's
+        # numbering, which may have begun before the trace did.
+        self.trace = Trace(max_events=None)
         self._tracer = self.runtime.tracer
         self._tracer.subscribe(self.trace)
         self._before = self._given = self._tracer.logged
