@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from sockdemo.lab.clients import send  # noqa: E402
-from sockdemo.lab.handle import main_waits, start_server  # noqa: E402
+from sockdemo.lab.handle import start_server  # noqa: E402
 from sockdemo.views.live import _PAUSE, LiveView, pause_after  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -25,8 +25,7 @@ def server():
 @pytest.fixture
 def view(server):
     """A view without its redraw thread: the tests drive it by hand, on a
-    server already quiet (its main thread waits for a connection)."""
-    server.wait_for(main_waits)
+    server already quiet (started, its main thread waits for a connection)."""
     v = LiveView(server, total=5, start=False)
     yield v
     v.close()
@@ -117,8 +116,7 @@ def test_the_picture_is_never_empty(server):
         v.close()
 
 
-def test_the_first_event_draws_a_frame_at_once(server):
-    server.wait_for(main_waits)
+def test_the_first_event_draws_a_frame_at_once(server):   # started: main waits, quiet
     with LiveView(server, total=1, interval=60) as v:   # only the first event can wake it
         emitted = time.monotonic()
         server.runtime.tracer.emit("console", text="first")

@@ -103,7 +103,7 @@ class Simulation:
 
     def __repr__(self) -> str:
         state = self.result.status if self.result else f"t={self.now} us"
-        return f"<Simulation {self.scenario.name or 'scenario'} seed={self.seed} {state}, {len(self.trace)} events>"
+        return f"<Simulation {self.scenario.name or 'scenario'} seed={self.seed} {state}, {self._performed()} events>"
 
     def __enter__(self) -> "Simulation":
         return self
@@ -127,8 +127,8 @@ class Simulation:
 
     def peek(self) -> Optional[Upcoming]:
         """What happens next (None: nothing more can happen)."""
-        if self._waiting():
-            ev = self._not_handed_out()[0]
+        ev = self._next_waiting()
+        if ev is not None:
             return Upcoming(ev.t, ev.thread, (ev.thread,), True)
         if self.kernel.closed:
             return None
@@ -182,6 +182,10 @@ class Simulation:
                 self._finish()  # the learner's last choice ended the run: say how, now
         return self._hand_out()
 
+    def _performed(self) -> int:
+        """How many events this run has performed (its trace's length, uncounted)."""
+        return self._tracer.logged - self._before
+
     def _waiting(self) -> int:
         """How many events were performed and not handed out yet."""
         return self._tracer.logged - self._given
@@ -189,12 +193,14 @@ class Simulation:
     def _not_handed_out(self) -> list[Event]:
         return self.trace.since(self._given - self._before)
 
-    def _hand_out(self) -> Optional[Event]:
+    def _next_waiting(self) -> Optional[Event]:
         """The next event performed and not handed out yet (None: there is none)."""
-        if not self._waiting():
-            return None
-        ev = self._not_handed_out()[0]
-        self._given += 1
+        return self._not_handed_out()[0] if self._waiting() else None
+
+    def _hand_out(self) -> Optional[Event]:
+        ev = self._next_waiting()
+        if ev is not None:
+            self._given += 1
         return ev
 
     def _no_event_yet(self) -> bool:
@@ -356,7 +362,7 @@ class Simulation:
             detail += f"; {len(errors)} unhandled error(s) in callbacks: {'; '.join(errors)}"
         if failures:
             detail += "; " + "; ".join(failures)
-        return Result(status, detail, t, self._tracer.logged - self._before, self._messages(), list(self.console),
+        return Result(status, detail, t, self._performed(), self._messages(), list(self.console),
                       {c.name: bytes(c.reply) for c in self.clients},
                       {c.name: c.conn for c in self.clients}, clients_waiting + waiting,
                       open_conns, errors + failures)
